@@ -1,0 +1,26 @@
+"""Faust agents, one module per data type or concern; `register_agents` picks a role's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from processors.settings import ConsumerType
+
+if TYPE_CHECKING:
+    from processors.app import ProcessorsApp
+
+__all__ = ["register_agents"]
+
+
+def register_agents(app: ProcessorsApp, role: ConsumerType) -> list[str]:
+    """Define the agents of `role` on `app`; their names."""
+    from agents import crm  # noqa: PLC0415  # each agent module needs the app first
+
+    light = [crm.register]
+    heavy: list = []  # documents and meetings arrive with the heavy-role issue
+    chosen = {
+        ConsumerType.LIGHT: light,
+        ConsumerType.HEAVY: heavy,
+        ConsumerType.ALL: light + heavy,
+    }[role]
+    return [register(app) for register in chosen]

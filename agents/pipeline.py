@@ -1,0 +1,195 @@
+"""The steps every shard-producing agent shares: parse, map, write once, announce.
+
+One policy for every agent: an event that can never be processed (not an envelope,
+wrong data type, cannot be mapped, breaks its schema) goes to `integration.dlq`
+with the reason; a store failure is retried with exponential backoff and, when the
+retries run out, the batch is dead-lettered with stage `store` rather than lost;
+no exception leaves the agent (Faust would ack the event and lose it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from bridge.routing import describe_validation_error
+from processors.exceptions import BadEventError, ShardTypeMissingError, StoreError
+from processors.metrics import AGENT_BATCH_SECONDS, EVENTS_PROCESSED, SHARD_WRITES
+from shards.model import ShardDraft, WriteKind, WriteOutcome
+from shards.store import ShardStore
+from shards.types import definition
+from streams.channels import StreamWriter
+from streams.dead_letters import DeadLetter
+from streams.models import RawEvent, ShardEvent
+
+__all__ = ["IncomingEvent", "ShardPipeline", "parse_raw_event", "shard_event"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    """One record from a raw topic, as the pipeline needs it (no Faust types)."""
+
+    value: bytes
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+    def where(self) -> dict[str, str]:
+        """Where it came from, for logs and dead-letter headers."""
+        return {
+            "sourceTopic": self.topic,
+            "sourcePartition": str(self.partition),
+            "sourceOffset": str(self.offset),
+        }
+
+
+def parse_raw_event(value: bytes, data_type: str) -> RawEvent:
+    """The envelope of a raw-topic record; `BadEventError` when it is not a valid one."""
+    try:
+        event = RawEvent.model_validate_json(value)
+    except ValidationError as e:
+        message = f"invalid envelope: {describe_validation_error(e)}"
+        raise BadEventError(message) from e
+    if event.data_type != data_type:
+        message = f"dataType {event.data_type!r} arrived on the {data_type} topic"
+        raise BadEventError(message)
+    return event
+
+
+def shard_event(outcome: WriteOutcome) -> ShardEvent:
+    """The `shard.created`/`shard.updated` event of a write; its id names the version."""
+    shard = outcome.shard
+    created = shard.version == 1
+    return ShardEvent(
+        type="shard.created" if created else "shard.updated",
+        event_id=f"{shard.id}:v{shard.version}",
+        tenant_id=shard.tenant_id,
+        shard_id=shard.id,
+        shard_type=shard.shard_type,
+        version=shard.version,
+        source_event_id=shard.source.event_id,
+        changed_fields=list(outcome.changed_fields),
+        occurred_at=shard.updated_at,
+    )
+
+
+class ShardPipeline:
+    """Turns a batch of raw events of one data type into shards, events and dead letters."""
+
+    def __init__(
+        self,
+        *,
+        agent: str,
+        data_type: str,
+        to_draft: Callable[[RawEvent], ShardDraft],
+        store: ShardStore,
+        writer: StreamWriter,
+        retries: int,
+        retry_max_delay: float,
+    ) -> None:
+        self._agent = agent
+        self._data_type = data_type
+        self._to_draft = to_draft
+        self._store = store
+        self._writer = writer
+        self._retries = retries
+        self._retry_max_delay = retry_max_delay
+
+    async def process(self, batch: Sequence[IncomingEvent]) -> list[WriteOutcome]:
+        """Process one batch; never raises except on cancellation."""
+        started = time.perf_counter()
+        drafts: list[tuple[IncomingEvent, ShardDraft]] = []
+        letters: list[DeadLetter] = []
+        for incoming in batch:
+            try:
+                event = parse_raw_event(incoming.value, self._data_type)
+            except BadEventError as e:
+                letters.append(self._letter(incoming, e, "validate"))
+                continue
+            try:
+                drafts.append((incoming, self._to_draft(event)))
+            except BadEventError as e:
+                letters.append(self._letter(incoming, e, "map"))
+            except Exception as e:  # a bug in mapping code must not stop the agent
+                logger.exception(
+                    "%s failed on event %s of tenant %s at %s",
+                    self._agent,
+                    event.event_id,
+                    event.tenant_id,
+                    incoming.where(),
+                )
+                letters.append(self._letter(incoming, e, "map"))
+        outcomes: list[WriteOutcome] = []
+        if drafts:
+            try:
+                outcomes = await self._write([d for _, d in drafts])
+            except Exception as e:  # retries exhausted: keep the events, in the DLQ
+                logger.exception("%s could not write %d shards", self._agent, len(drafts))
+                letters.extend(self._letter(incoming, e, "store") for incoming, _ in drafts)
+        await self._writer.announce(
+            shard_event(outcome)
+            for (_, draft), outcome in zip(drafts, outcomes, strict=False)
+            if outcome.changed or _is_replay(outcome, draft)
+        )
+        await self._writer.dead_letter(letters)
+        self._count(outcomes, letters)
+        AGENT_BATCH_SECONDS.labels(self._agent).observe(time.perf_counter() - started)
+        return outcomes
+
+    async def _write(self, drafts: list[ShardDraft]) -> list[WriteOutcome]:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((StoreError, ShardTypeMissingError)),
+            stop=stop_after_attempt(self._retries),
+            wait=wait_exponential(multiplier=0.2, max=self._retry_max_delay),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    return await self._store.upsert_many(drafts)
+                except ShardTypeMissingError as e:
+                    await self._create_missing_types(drafts)
+                    raise ShardTypeMissingError(str(e)) from e
+                except StoreError:
+                    logger.warning(
+                        "%s: store write failed (attempt %d of %d)",
+                        self._agent,
+                        attempt.retry_state.attempt_number,
+                        self._retries,
+                        exc_info=True,
+                    )
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _create_missing_types(self, drafts: list[ShardDraft]) -> None:
+        for type_id in {d.shard_type for d in drafts}:
+            if await self._store.get_shard_type(type_id) is None:
+                logger.warning("shard type %s was missing; creating it", type_id)
+                await self._store.put_shard_type(definition(type_id))
+
+    def _letter(self, incoming: IncomingEvent, exc: BaseException, stage: str) -> DeadLetter:
+        return DeadLetter.of(incoming.value, incoming.key, exc, stage, **incoming.where())
+
+    def _count(self, outcomes: list[WriteOutcome], letters: list[DeadLetter]) -> None:
+        for outcome in outcomes:
+            EVENTS_PROCESSED.labels(self._agent, outcome.kind.value).inc()
+            SHARD_WRITES.labels(outcome.shard.shard_type, outcome.kind.value).inc()
+        if letters:
+            EVENTS_PROCESSED.labels(self._agent, "dead_lettered").inc(len(letters))
+
+
+def _is_replay(outcome: WriteOutcome, draft: ShardDraft) -> bool:
+    """True when the stored version came from this very event.
+
+    Re-announcing it keeps `shard.events` at-least-once: a worker that died after the
+    write but before its events were flushed gets them out on the redelivery.
+    Consumers tell duplicates by the event id (`<shardId>:v<version>`).
+    """
+    return outcome.kind is WriteKind.UNCHANGED and outcome.shard.source.event_id == draft.source.event_id

@@ -1,0 +1,67 @@
+"""Where one RabbitMQ message goes on the stream: plain code, no I/O."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from processors.exceptions import BadEventError
+from streams.dead_letters import DeadLetter
+from streams.models import RawEvent
+from streams.topics import DATA_TYPES, RAW_PREFIX, event_key, raw_topic
+
+__all__ = ["Routed", "describe_validation_error", "route"]
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A message bound for its raw topic, bytes unchanged."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    data_type: str
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    """One line naming every bad field: `tenantId: Field required; ...`."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(envelope)'}: {err['msg']}"
+        for err in e.errors(include_url=False)
+    )
+
+
+def route(routing_key: str, body: bytes) -> Routed | DeadLetter:
+    """The raw topic and key of a message, or the dead letter that says why it has none."""
+    key: bytes | None = None
+    try:
+        data_type = routing_key.removeprefix(RAW_PREFIX)
+        if not routing_key.startswith(RAW_PREFIX) or data_type not in DATA_TYPES:
+            message = f"routing key {routing_key!r} names no known data type"
+            raise BadEventError(message)
+        try:
+            decoded = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            message = f"not valid JSON: {e}"
+            raise BadEventError(message) from e
+        if not isinstance(decoded, dict):
+            message = f"the event is a JSON {type(decoded).__name__}, not an object"
+            raise BadEventError(message)
+        if isinstance(decoded.get("tenantId"), str) and isinstance(decoded.get("externalId"), str):
+            key = event_key(decoded["tenantId"], decoded["externalId"]).encode()
+        try:
+            event = RawEvent.model_validate(decoded)
+        except ValidationError as e:
+            message = f"invalid envelope: {describe_validation_error(e)}"
+            raise BadEventError(message) from e
+        if event.data_type != data_type:
+            message = (
+                f"dataType {event.data_type!r} does not match routing key {routing_key!r}"
+            )
+            raise BadEventError(message)
+    except BadEventError as e:
+        return DeadLetter.of(body, key, e, "bridge", routingKey=routing_key)
+    assert key is not None  # noqa: S101  # the model guarantees both strings
+    return Routed(raw_topic(data_type), key, body, data_type)

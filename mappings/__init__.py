@@ -1,0 +1,1 @@
+"""CRM field mappings as data: provider record → shard type, field by field."""

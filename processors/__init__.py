@@ -1,0 +1,1 @@
+"""The integration-processors service: Faust app, settings, start-up and commands."""

@@ -1,0 +1,117 @@
+"""The project's commands beside Faust's own (CONTRACT §6): bridge, broker, dev, publish, token."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from faust.cli import AppCommand, argument, option
+
+from bridge.bridge import Bridge
+from bridge.publisher import RawEventPublisher, read_jsonl
+from processors.embedded_broker import EmbeddedBroker
+from web.auth import issue_token
+
+if TYPE_CHECKING:
+    from processors.app import ProcessorsApp
+
+__all__ = ["register_commands"]
+
+logger = logging.getLogger(__name__)
+
+
+def register_commands(app: ProcessorsApp) -> None:
+    """Add the project's commands to `app`'s command line."""
+    settings = app.settings
+
+    @app.command()
+    async def bridge(self: AppCommand) -> None:
+        """Run the RabbitMQ-to-stream bridge until stopped."""
+        if settings.BRIDGE_METRICS_PORT:
+            from prometheus_client import start_http_server  # noqa: PLC0415
+
+            start_http_server(settings.BRIDGE_METRICS_PORT, addr="127.0.0.1")
+        async with Bridge(settings, app.deps.broker_url) as running:
+            await running.wait_closed()
+        sys.exit(1)  # only a failure ends a bridge; a signal cancels this task
+
+    @app.command(option("--port", type=int, default=0, help="0: a free port"))
+    async def broker(self: AppCommand, port: int) -> None:
+        """Run the embedded Kafka-compatible broker (memory only) in the foreground."""
+        with EmbeddedBroker(port or None, settings.broker_url_file) as embedded:
+            self.say(embedded.url)
+            code = await embedded.wait_stopped()
+        sys.exit(code or 1)
+
+    @app.command()
+    async def dev(self: AppCommand) -> None:
+        """Broker, bridge and an `all` worker on the embedded defaults; Ctrl-C stops them."""
+        with EmbeddedBroker(None, settings.broker_url_file) as embedded:
+            env = {**os.environ, "BROKER_URL": embedded.url, "CONSUMER_TYPE": "all"}
+            children = [
+                await _spawn(["bridge"], env),
+                await _spawn(["worker", "-l", settings.LOG_LEVEL.lower()[:4]], env),
+            ]
+            self.say(f"broker {embedded.url}; web on http://127.0.0.1:{settings.PORT}")
+            try:
+                done, _ = await asyncio.wait(
+                    [asyncio.ensure_future(c.wait()) for c in children],
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                logger.error("a dev process ended; stopping the others")
+            finally:
+                await _stop_all(children)
+
+    @app.command(
+        argument("file", type=Path),
+        option("--declare/--no-declare", default=True, help="declare the bridge's queues too"),
+    )
+    async def publish(self: AppCommand, file: Path, declare: bool) -> None:
+        """Publish raw envelopes from a JSONL file to RabbitMQ, as integration-sync does."""
+        prefix = settings.BRIDGE_QUEUE_PREFIX if declare else None
+        async with RawEventPublisher(settings.RABBITMQ_URL, queue_prefix=prefix) as publisher:
+            count = await publisher.publish_events(read_jsonl(file))
+        self.say(f"published {count} events from {file}")
+
+    @app.command(
+        option("--tenant", required=True, help="the tenant id (claim tid)"),
+        option("--user", required=True, help="the user id (claim sub)"),
+        option("--ttl", type=int, default=None, help="seconds; default TOKEN_TTL"),
+    )
+    async def token(self: AppCommand, tenant: str, user: str, ttl: int | None) -> None:
+        """Print a development API token for a tenant and user."""
+        print(  # noqa: T201  # the token is the command's output
+            issue_token(
+                secret=settings.JWT_SECRET.get_secret_value(),
+                tenant_id=tenant,
+                user_id=user,
+                ttl=timedelta(seconds=ttl or settings.TOKEN_TTL),
+                algorithm=settings.JWT_ALGORITHM,
+            )
+        )
+
+
+async def _spawn(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "processors.cli", *args, env=env
+    )
+
+
+async def _stop_all(children: list[asyncio.subprocess.Process]) -> None:
+    for child in children:
+        if child.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            await asyncio.wait_for(child.wait(), 30)
+        except TimeoutError:
+            child.kill()
+            await child.wait()

@@ -1,0 +1,44 @@
+"""Prometheus metrics of every process (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+__all__ = [
+    "AGENT_BATCH_SECONDS",
+    "BRIDGE_BATCH_SECONDS",
+    "BRIDGE_MESSAGES",
+    "DEAD_LETTERS",
+    "EVENTS_PROCESSED",
+    "SHARD_WRITES",
+]
+
+EVENTS_PROCESSED = Counter(
+    "integration_events_processed_total",
+    "Raw events an agent finished, by agent and outcome.",
+    ["agent", "outcome"],
+)
+SHARD_WRITES = Counter(
+    "integration_shard_writes_total",
+    "Shard upserts, by shard type and what they did (created, updated, unchanged, stale).",
+    ["shard_type", "kind"],
+)
+DEAD_LETTERS = Counter(
+    "integration_dead_letters_total",
+    "Events sent to integration.dlq, by stage and error type.",
+    ["stage", "error_type"],
+)
+AGENT_BATCH_SECONDS = Histogram(
+    "integration_agent_batch_seconds",
+    "Time an agent spent on one batch of events.",
+    ["agent"],
+)
+BRIDGE_MESSAGES = Counter(
+    "integration_bridge_messages_total",
+    "RabbitMQ messages the bridge moved, by data type and outcome (forwarded, dead_lettered).",
+    ["data_type", "outcome"],
+)
+BRIDGE_BATCH_SECONDS = Histogram(
+    "integration_bridge_batch_seconds",
+    "Time from a batch's first delivery to its acknowledgement.",
+)

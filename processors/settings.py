@@ -1,0 +1,83 @@
+"""All settings of the service, read once from the environment (CONTRACT §5)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ConsumerType", "Settings"]
+
+
+class ConsumerType(StrEnum):
+    """Which agents a worker runs."""
+
+    LIGHT = "light"
+    HEAVY = "heavy"
+    ALL = "all"
+
+
+class Settings(BaseSettings):
+    """Every setting of the processors; names are the environment variables."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    # --- fixed by the contract ---------------------------------------------------
+    BROKER_URL: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers, kafka://host:port[;host:port]. Unset: the "
+        "embedded broker started by `integration-processors broker` or `dev`.",
+    )
+    RABBITMQ_URL: str = "amqp://guest:guest@127.0.0.1:5672/"
+    CONSUMER_TYPE: ConsumerType = ConsumerType.ALL
+    PORT: int = 6066
+    STORE_URL: str | None = None
+    DATA_DIR: Path = Path("./data")
+    BLOB_DIR: Path | None = None
+    JWT_SECRET: SecretStr = SecretStr("development-only-secret-change-me-in-deployment")
+    TENANT_CONFIG: Path | None = None
+    AZURE_BLOB_CONNECTION_STRING: SecretStr | None = None
+    AZURE_COMPUTER_VISION_ENDPOINT: str | None = None
+    AZURE_COMPUTER_VISION_KEY: SecretStr | None = None
+    AZURE_SPEECH_ENDPOINT: str | None = None
+    AZURE_SPEECH_KEY: SecretStr | None = None
+
+    # --- the project's own ---------------------------------------------------------
+    APP_ID: str = Field(
+        default="integration-processors",
+        description="Faust app id: consumer group and prefix of Faust's own topics.",
+    )
+    TOPIC_PARTITIONS: int = Field(default=4, ge=1)
+    TOPIC_REPLICATION: int = Field(default=1, ge=1)
+    BROKER_SESSION_TIMEOUT: float = Field(default=6.0, gt=0)
+    BROKER_HEARTBEAT_INTERVAL: float = Field(default=1.0, gt=0)
+    STARTUP_RETRIES: int = Field(default=30, ge=1)
+    STARTUP_RETRY_DELAY: float = Field(default=2.0, ge=0)
+    SHARD_TYPE_RETRIES: int = Field(default=3, ge=1)
+    SHARD_TYPE_RETRY_DELAY: float = Field(default=1.0, ge=0)
+    AGENT_BATCH_SIZE: int = Field(default=500, ge=1)
+    AGENT_BATCH_WINDOW: float = Field(default=0.2, gt=0)
+    AGENT_RETRIES: int = Field(default=5, ge=1)
+    AGENT_RETRY_MAX_DELAY: float = Field(default=30.0, gt=0)
+    BRIDGE_PREFETCH: int = Field(default=2000, ge=1)
+    BRIDGE_BATCH_SIZE: int = Field(default=500, ge=1)
+    BRIDGE_BATCH_WINDOW: float = Field(default=0.05, gt=0)
+    BRIDGE_QUEUE_PREFIX: str = "integration-processors"
+    BRIDGE_METRICS_PORT: int | None = None
+    JWT_ALGORITHM: str = "HS256"
+    JWT_LEEWAY: float = Field(default=30.0, ge=0)
+    TOKEN_TTL: int = Field(default=3600, ge=1, description="seconds a `token` lasts")
+    LOG_LEVEL: str = "INFO"
+
+    @cached_property
+    def blob_dir(self) -> Path:
+        """The local blob folder (CONTRACT §5 `BLOB_DIR`)."""
+        return self.BLOB_DIR or self.DATA_DIR / "blobs"
+
+    @cached_property
+    def broker_url_file(self) -> Path:
+        """Where the embedded broker records its URL for workers and the bridge."""
+        return self.DATA_DIR / "broker.url"

@@ -1,0 +1,1 @@
+"""Shards: the typed records the processors produce, their types and their stores."""

@@ -1,0 +1,165 @@
+"""The shard document (CONTRACT §3) and how a new version of a record merges into it.
+
+Plain code: no store, no broker. The rules of an idempotent upsert live here so
+every store applies them the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "Link",
+    "Shard",
+    "ShardDraft",
+    "ShardSource",
+    "WriteKind",
+    "WriteOutcome",
+    "merge",
+]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    def to_doc(self) -> dict[str, Any]:
+        """The JSON document, camelCase keys."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ShardSource(_Doc):
+    """Where a shard's content came from."""
+
+    provider: str
+    integration_id: str
+    entity_type: str
+    external_id: str
+    event_id: str
+    sync_task_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+class Link(_Doc):
+    """A link from this shard to another (written by entity linking)."""
+
+    target_shard_id: str
+    target_shard_type: str
+    confidence: float = Field(ge=0, le=1)
+    method: str
+    status: str
+
+
+class Shard(_Doc):
+    """One typed document in the store."""
+
+    id: str
+    tenant_id: str
+    shard_type: str
+    schema_version: int
+    structured_data: dict[str, Any] = Field(default_factory=dict)
+    unstructured_data: dict[str, Any] = Field(default_factory=dict)
+    source: ShardSource
+    links: list[Link] = Field(default_factory=list)
+    ml_fields: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(ge=1)
+    etag: str | None = Field(default=None, alias="_etag")
+
+
+@dataclass(frozen=True, slots=True)
+class ShardDraft:
+    """What an agent produced from one event: a shard's content, before it is stored."""
+
+    id: str
+    tenant_id: str
+    shard_type: str
+    schema_version: int
+    structured_data: dict[str, Any]
+    unstructured_data: dict[str, Any]
+    source: ShardSource
+
+
+class WriteKind(StrEnum):
+    """What an upsert did."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """The result of merging one draft: what happened and the shard as it now stands."""
+
+    kind: WriteKind
+    shard: Shard
+    changed_fields: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """True when the store was written."""
+        return self.kind in (WriteKind.CREATED, WriteKind.UPDATED)
+
+
+def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None) -> WriteOutcome:
+    """Merge a draft into the stored shard (or create it).
+
+    - No shard yet: created, version 1.
+    - The same source event again (a replay): unchanged.
+    - An older `occurredAt` than the stored one: stale, nothing is overwritten.
+    - The same content: unchanged (no new version for a re-sync of an unchanged record).
+    - Otherwise: updated, version + 1; links and ML fields, owned by other agents, stay.
+    """
+    now = now or datetime.now(UTC)
+    if existing is None:
+        shard = Shard(
+            id=draft.id,
+            tenant_id=draft.tenant_id,
+            shard_type=draft.shard_type,
+            schema_version=draft.schema_version,
+            structured_data=draft.structured_data,
+            unstructured_data=draft.unstructured_data,
+            source=draft.source,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        return WriteOutcome(WriteKind.CREATED, shard, tuple(sorted(draft.structured_data)))
+    if existing.source.event_id == draft.source.event_id:
+        return WriteOutcome(WriteKind.UNCHANGED, existing)
+    stored_at, incoming_at = existing.source.occurred_at, draft.source.occurred_at
+    if stored_at is not None and incoming_at is not None and incoming_at < stored_at:
+        return WriteOutcome(WriteKind.STALE, existing)
+    changed = _changed_fields(existing.structured_data, draft.structured_data)
+    same = (
+        not changed
+        and existing.unstructured_data == draft.unstructured_data
+        and existing.shard_type == draft.shard_type
+        and existing.schema_version == draft.schema_version
+    )
+    if same:
+        return WriteOutcome(WriteKind.UNCHANGED, existing)
+    shard = existing.model_copy(
+        update={
+            "shard_type": draft.shard_type,
+            "schema_version": draft.schema_version,
+            "structured_data": draft.structured_data,
+            "unstructured_data": draft.unstructured_data,
+            "source": draft.source,
+            "updated_at": now,
+            "version": existing.version + 1,
+        }
+    )
+    return WriteOutcome(WriteKind.UPDATED, shard, changed)
+
+
+def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k)))

@@ -1,0 +1,98 @@
+"""Shard types: their versioned JSON schemas, validation, and ensuring them in a store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any, Final
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from processors.exceptions import ShardValidationError
+
+__all__ = [
+    "SHARD_TYPES",
+    "ShardTypeDefinition",
+    "definition",
+    "definitions",
+    "validate_structured_data",
+]
+
+SHARD_TYPES: Final = (
+    "Opportunity",
+    "Account",
+    "Contact",
+    "User",
+    "Email",
+    "Message",
+    "CalendarEvent",
+    "Meeting",
+    "Document",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardTypeDefinition:
+    """One shard type: name, schema version and the JSON schema of `structuredData`."""
+
+    id: str
+    name: str
+    description: str
+    schema_version: int
+    schema: dict[str, Any] = field(hash=False)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The definition as stored."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "schemaVersion": self.schema_version,
+            "schema": self.schema,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> ShardTypeDefinition:
+        """A definition from its stored document."""
+        return cls(
+            id=doc["id"],
+            name=doc["name"],
+            description=doc.get("description", ""),
+            schema_version=int(doc["schemaVersion"]),
+            schema=doc["schema"],
+        )
+
+
+@cache
+def definitions() -> dict[str, ShardTypeDefinition]:
+    """The shipped definitions, by type id."""
+    folder = resources.files("shards") / "schemas"
+    found = {}
+    for name in SHARD_TYPES:
+        doc = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        Draft202012Validator.check_schema(doc["schema"])
+        found[name] = ShardTypeDefinition.from_doc(doc)
+    return found
+
+
+def definition(shard_type: str) -> ShardTypeDefinition:
+    """The shipped definition of one type."""
+    return definitions()[shard_type]
+
+
+@cache
+def _validator(shard_type: str) -> Draft202012Validator:
+    return Draft202012Validator(definition(shard_type).schema, format_checker=FormatChecker())
+
+
+def validate_structured_data(shard_type: str, data: dict[str, Any]) -> None:
+    """Raise `ShardValidationError` naming every field that breaks the type's schema."""
+    errors = sorted(_validator(shard_type).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.path) or '(root)'}: {e.message}" for e in errors
+        )
+        message = f"{shard_type} does not satisfy its schema: {problems}"
+        raise ShardValidationError(message)

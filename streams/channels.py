@@ -1,0 +1,95 @@
+"""The contract's topics as Faust topics, and the writer agents emit through."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import faust
+from faust.types import TopicT
+
+from processors.metrics import DEAD_LETTERS
+from streams.dead_letters import DeadLetter
+from streams.models import LinkEvent, RecalculateRequest, ShardEvent
+from streams.topics import (
+    DATA_TYPES,
+    DLQ_TOPIC,
+    LINK_EVENTS_TOPIC,
+    ML_FIELDS_RECALCULATE_TOPIC,
+    SHARD_EVENTS_TOPIC,
+    event_key,
+    raw_topic,
+)
+
+__all__ = ["StreamWriter", "Topics", "to_json"]
+
+logger = logging.getLogger(__name__)
+
+
+def to_json(value: ShardEvent | LinkEvent | RecalculateRequest) -> bytes:
+    """Compact JSON bytes of a wire model."""
+    return json.dumps(value.to_wire(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic of CONTRACT §2; values and keys are raw bytes (JSON we encode)."""
+
+    raw: dict[str, TopicT]
+    dlq_topic: TopicT
+    shard_events_topic: TopicT
+    link_events_topic: TopicT
+    ml_fields_recalculate_topic: TopicT
+
+    @classmethod
+    def declare(cls, app: faust.App, partitions: int) -> Topics:
+        """The topics, declared on `app` with `partitions` partitions each."""
+
+        def topic(name: str) -> TopicT:
+            return app.topic(
+                name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=partitions,
+            )
+
+        return cls(
+            raw={t: topic(raw_topic(t)) for t in DATA_TYPES},
+            dlq_topic=topic(DLQ_TOPIC),
+            shard_events_topic=topic(SHARD_EVENTS_TOPIC),
+            link_events_topic=topic(LINK_EVENTS_TOPIC),
+            ml_fields_recalculate_topic=topic(ML_FIELDS_RECALCULATE_TOPIC),
+        )
+
+
+class StreamWriter:
+    """Sends what agents produce; buffered sends, flushed by Faust before each commit."""
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    async def announce(self, events: Iterable[ShardEvent]) -> None:
+        """Emit shard events on `shard.events`, keyed `<tenantId>:<shardId>`."""
+        for event in events:
+            await self._topics.shard_events_topic.send(
+                key=event_key(event.tenant_id, event.shard_id).encode(), value=to_json(event)
+            )
+
+    async def dead_letter(self, letters: Iterable[DeadLetter]) -> None:
+        """Send each letter to `integration.dlq` with its reason, and count it."""
+        for letter in letters:
+            DEAD_LETTERS.labels(letter.stage, letter.error_type).inc()
+            logger.warning(
+                "dead-lettered an event at %s (%s): %s %s",
+                letter.stage,
+                letter.error_type,
+                letter.error,
+                letter.source,
+            )
+            await self._topics.dlq_topic.send(
+                key=letter.key, value=letter.wire_value(), headers=letter.headers()
+            )

@@ -1,0 +1,44 @@
+"""Topic names and keys of CONTRACT §2."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "DATA_TYPES",
+    "DLQ_TOPIC",
+    "LINK_EVENTS_TOPIC",
+    "ML_FIELDS_RECALCULATE_TOPIC",
+    "SHARD_EVENTS_TOPIC",
+    "all_topics",
+    "event_key",
+    "raw_topic",
+]
+
+DATA_TYPES: Final = ("crm", "document", "email", "message", "meeting", "event")
+RAW_PREFIX: Final = "integration.raw."
+DLQ_TOPIC: Final = "integration.dlq"
+SHARD_EVENTS_TOPIC: Final = "shard.events"
+LINK_EVENTS_TOPIC: Final = "link.events"
+ML_FIELDS_RECALCULATE_TOPIC: Final = "ml_fields.recalculate"
+
+
+def raw_topic(data_type: str) -> str:
+    """The topic (and RabbitMQ routing key) of one data type's raw events."""
+    return f"{RAW_PREFIX}{data_type}"
+
+
+def event_key(tenant_id: str, object_id: str) -> str:
+    """`<tenantId>:<id>`: the key that keeps one entity's events in order."""
+    return f"{tenant_id}:{object_id}"
+
+
+def all_topics() -> list[str]:
+    """Every topic the contract names."""
+    return [
+        *(raw_topic(t) for t in DATA_TYPES),
+        DLQ_TOPIC,
+        SHARD_EVENTS_TOPIC,
+        LINK_EVENTS_TOPIC,
+        ML_FIELDS_RECALCULATE_TOPIC,
+    ]

@@ -1,0 +1,1 @@
+"""Faust web views: health, readiness, metrics and the read and review APIs."""

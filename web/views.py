@@ -1,0 +1,118 @@
+"""The HTTP views of CONTRACT §4 that exist so far: health, ready, metrics, shards."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from processors.exceptions import ProcessorsError
+from web.auth import AuthError, Principal, authenticate
+
+if TYPE_CHECKING:
+    from processors.app import ProcessorsApp
+
+__all__ = ["register_views"]
+
+logger = logging.getLogger(__name__)
+
+MAX_LIMIT = 500
+READY_CHECK_TIMEOUT = 3.0
+
+
+def error(view: View, status: int, code: str, message: str) -> Response:
+    """The contract's error body: `{"error": {"code", "message"}}`."""
+    return view.json({"error": {"code": code, "message": message}}, status=status)
+
+
+def register_views(app: ProcessorsApp) -> None:
+    """Add every view to `app`'s web server."""
+    settings = app.settings
+
+    def principal(request: Request) -> Principal:
+        return authenticate(
+            request.headers.get("Authorization"),
+            secret=settings.JWT_SECRET.get_secret_value(),
+            algorithms=[settings.JWT_ALGORITHM],
+            leeway=settings.JWT_LEEWAY,
+        )
+
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(
+                {
+                    "status": "healthy",
+                    "service": settings.APP_ID,
+                    "role": settings.CONSUMER_TYPE.value,
+                    "agents": app.agent_names,
+                }
+            )
+
+    @app.page("/ready")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            checks = {
+                "broker": await _check(app.deps.admin.ping()),
+                "store": await _check(app.deps.store.ping()),
+            }
+            ready = all(c["ok"] for c in checks.values())
+            return self.json(
+                {"status": "ready" if ready else "not_ready", "checks": checks},
+                status=200 if ready else 503,
+            )
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/api/v1/shards/{shard_id}")
+    class ShardDetail(View):
+        async def get(self, request: Request, shard_id: str) -> Response:
+            try:
+                who = principal(request)
+            except AuthError as e:
+                return error(self, 401, "unauthorized", str(e))
+            shard = await app.deps.store.get(who.tenant_id, shard_id)
+            if shard is None:
+                return error(self, 404, "not_found", f"no shard {shard_id}")
+            return self.json(shard.to_doc())
+
+    @app.page("/api/v1/shards")
+    class ShardList(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                who = principal(request)
+            except AuthError as e:
+                return error(self, 401, "unauthorized", str(e))
+            query = request.query
+            try:
+                limit = int(query.get("limit", "100"))
+            except ValueError:
+                return error(self, 400, "bad_request", "limit must be an integer")
+            if not 1 <= limit <= MAX_LIMIT:
+                return error(self, 400, "bad_request", f"limit must be 1..{MAX_LIMIT}")
+            try:
+                page = await app.deps.store.query(
+                    who.tenant_id,
+                    shard_type=query.get("shardType") or None,
+                    limit=limit,
+                    continuation=query.get("cursor") or None,
+                )
+            except ValueError:
+                return error(self, 400, "bad_request", "cursor is not valid")
+            return self.json(
+                {"items": [s.to_doc() for s in page.items], "nextCursor": page.continuation}
+            )
+
+
+async def _check(probe: Any) -> dict[str, Any]:
+    try:
+        await asyncio.wait_for(probe, READY_CHECK_TIMEOUT)
+    except (ProcessorsError, OSError, TimeoutError) as e:
+        return {"ok": False, "error": str(e) or type(e).__name__}
+    return {"ok": True}
