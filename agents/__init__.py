@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from processors.settings import ConsumerType
@@ -14,10 +15,10 @@ __all__ = ["register_agents"]
 
 def register_agents(app: ProcessorsApp, role: ConsumerType) -> list[str]:
     """Define the agents of `role` on `app`; their names."""
-    from agents import crm  # noqa: PLC0415  # each agent module needs the app first
+    from agents import crm  # each agent module needs the app first
 
-    light = [crm.register]
-    heavy: list = []  # documents and meetings arrive with the heavy-role issue
+    light: list[Callable[[ProcessorsApp], str]] = [crm.register]
+    heavy: list[Callable[[ProcessorsApp], str]] = []  # documents and meetings: issue 3
     chosen = {
         ConsumerType.LIGHT: light,
         ConsumerType.HEAVY: heavy,

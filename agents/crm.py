@@ -33,7 +33,7 @@ def register(app: ProcessorsApp) -> str:
             retries=settings.AGENT_RETRIES,
             retry_max_delay=settings.AGENT_RETRY_MAX_DELAY,
         )
-        async for batch in stream.take_events(
+        async for batch in stream.take_events(  # type: ignore[attr-defined]  # missing from StreamT
             settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW
         ):
             await pipeline.process(

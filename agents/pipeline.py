@@ -192,4 +192,7 @@ def _is_replay(outcome: WriteOutcome, draft: ShardDraft) -> bool:
     write but before its events were flushed gets them out on the redelivery.
     Consumers tell duplicates by the event id (`<shardId>:v<version>`).
     """
-    return outcome.kind is WriteKind.UNCHANGED and outcome.shard.source.event_id == draft.source.event_id
+    return (
+        outcome.kind is WriteKind.UNCHANGED
+        and outcome.shard.source.event_id == draft.source.event_id
+    )

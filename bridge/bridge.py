@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import aiormq
 import aiormq.abc
@@ -48,6 +49,7 @@ class Bridge:
         self._sender: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._consumer_tags: list[str] = []
+        self._in_flight = asyncio.Lock()  # held while a batch is being forwarded
         self.forwarded = 0
         self.dead_lettered = 0
 
@@ -81,7 +83,8 @@ class Bridge:
         self._sender = asyncio.create_task(self._send_forever(), name="bridge-sender")
         for queue in queues:
             ok = await self._channel.basic_consume(queue, self._on_delivery, no_ack=False)
-            self._consumer_tags.append(ok.consumer_tag)
+            if ok.consumer_tag:
+                self._consumer_tags.append(ok.consumer_tag)
         logger.info(
             "bridge consuming %s into %s (prefetch %d)",
             queues,
@@ -99,6 +102,12 @@ class Bridge:
                 with contextlib.suppress(aiormq.AMQPError, ConnectionError):
                     await self._channel.basic_cancel(tag)
         if self._sender is not None:
+            # Let the batch in flight finish and be acknowledged; what is still in the
+            # inbox is redelivered by RabbitMQ once the connection closes.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._in_flight.acquire(), self._settings.BRIDGE_STOP_TIMEOUT
+                )
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
@@ -106,22 +115,23 @@ class Bridge:
             with contextlib.suppress(aiormq.AMQPError, ConnectionError):
                 await self._connection.close()
         if self._producer is not None:
-            await self._producer.stop()
+            try:
+                await asyncio.wait_for(self._producer.stop(), self._settings.BRIDGE_STOP_TIMEOUT)
+            except TimeoutError:
+                logger.warning("the producer did not stop in time; unacknowledged events return")
         logger.info(
             "bridge stopped: %d forwarded, %d dead-lettered", self.forwarded, self.dead_lettered
         )
 
     async def wait_closed(self) -> None:
         """Return when the bridge stops or its RabbitMQ connection or sender fails."""
-        waiters = [asyncio.ensure_future(self._stopping.wait())]
-        if self._sender is not None:
-            waiters.append(self._sender)  # type: ignore[arg-type]
+        mine: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stopping.wait())]
         if self._connection is not None:
-            waiters.append(asyncio.ensure_future(self._connection.closing))
-        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            if task is not self._sender:
-                task.cancel()
+            mine.append(asyncio.ensure_future(self._connection.closing))
+        waiters = [*mine, *([self._sender] if self._sender is not None else [])]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for future in mine:
+            future.cancel()
 
     async def _on_delivery(self, message: aiormq.abc.DeliveredMessage) -> None:
         # No await before this line: the inbox must keep delivery order.
@@ -145,7 +155,8 @@ class Bridge:
                         batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
                     except TimeoutError:
                         break
-            await self._forward(batch)
+            async with self._in_flight:
+                await self._forward(batch)
             BRIDGE_BATCH_SECONDS.observe(time.monotonic() - started)
 
     async def _forward(self, batch: Sequence[aiormq.abc.DeliveredMessage]) -> None:
@@ -163,7 +174,7 @@ class Bridge:
                         attempt.retry_state.attempt_number,
                     )
                 await self._write(routed)
-        assert self._channel is not None  # noqa: S101  # started before the sender
+        assert self._channel is not None  # started before the sender
         await self._channel.basic_ack(batch[-1].delivery_tag or 0, multiple=True)
         for item in routed:
             if isinstance(item, Routed):
@@ -180,7 +191,7 @@ class Bridge:
                 )
 
     async def _write(self, routed: Sequence[Routed | DeadLetter]) -> None:
-        assert self._producer is not None  # noqa: S101  # started before the sender
+        assert self._producer is not None  # started before the sender
         futures = []
         for item in routed:
             if isinstance(item, Routed):

@@ -35,33 +35,54 @@ def describe_validation_error(e: ValidationError) -> str:
 
 def route(routing_key: str, body: bytes) -> Routed | DeadLetter:
     """The raw topic and key of a message, or the dead letter that says why it has none."""
-    key: bytes | None = None
+    decoded: object = None
     try:
-        data_type = routing_key.removeprefix(RAW_PREFIX)
-        if not routing_key.startswith(RAW_PREFIX) or data_type not in DATA_TYPES:
-            message = f"routing key {routing_key!r} names no known data type"
-            raise BadEventError(message)
-        try:
-            decoded = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            message = f"not valid JSON: {e}"
-            raise BadEventError(message) from e
-        if not isinstance(decoded, dict):
-            message = f"the event is a JSON {type(decoded).__name__}, not an object"
-            raise BadEventError(message)
-        if isinstance(decoded.get("tenantId"), str) and isinstance(decoded.get("externalId"), str):
-            key = event_key(decoded["tenantId"], decoded["externalId"]).encode()
-        try:
-            event = RawEvent.model_validate(decoded)
-        except ValidationError as e:
-            message = f"invalid envelope: {describe_validation_error(e)}"
-            raise BadEventError(message) from e
-        if event.data_type != data_type:
-            message = (
-                f"dataType {event.data_type!r} does not match routing key {routing_key!r}"
-            )
-            raise BadEventError(message)
+        data_type = _data_type_of(routing_key)
+        decoded = _json_object(body)
+        _check_envelope(decoded, data_type, routing_key)
     except BadEventError as e:
-        return DeadLetter.of(body, key, e, "bridge", routingKey=routing_key)
-    assert key is not None  # noqa: S101  # the model guarantees both strings
+        return DeadLetter.of(body, _key_of(decoded), e, "bridge", routingKey=routing_key)
+    key = _key_of(decoded)
+    assert key is not None  # a valid envelope has both strings
     return Routed(raw_topic(data_type), key, body, data_type)
+
+
+def _data_type_of(routing_key: str) -> str:
+    data_type = routing_key.removeprefix(RAW_PREFIX)
+    if not routing_key.startswith(RAW_PREFIX) or data_type not in DATA_TYPES:
+        message = f"routing key {routing_key!r} names no known data type"
+        raise BadEventError(message)
+    return data_type
+
+
+def _json_object(body: bytes) -> dict[str, object]:
+    try:
+        decoded = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        message = f"not valid JSON: {e}"
+        raise BadEventError(message) from e
+    if not isinstance(decoded, dict):
+        message = f"the event is a JSON {type(decoded).__name__}, not an object"
+        raise BadEventError(message)
+    return decoded
+
+
+def _check_envelope(decoded: dict[str, object], data_type: str, routing_key: str) -> None:
+    try:
+        event = RawEvent.model_validate(decoded)
+    except ValidationError as e:
+        message = f"invalid envelope: {describe_validation_error(e)}"
+        raise BadEventError(message) from e
+    if event.data_type != data_type:
+        message = f"dataType {event.data_type!r} does not match routing key {routing_key!r}"
+        raise BadEventError(message)
+
+
+def _key_of(decoded: object) -> bytes | None:
+    """`<tenantId>:<externalId>` when the message carries both, so a DLQ entry keeps its key."""
+    if not isinstance(decoded, dict):
+        return None
+    tenant, external = decoded.get("tenantId"), decoded.get("externalId")
+    if isinstance(tenant, str) and isinstance(external, str):
+        return event_key(tenant, external).encode()
+    return None

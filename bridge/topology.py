@@ -27,7 +27,9 @@ def queue_name(data_type: str, prefix: str = "integration-processors") -> str:
     return f"{prefix}.{data_type}"
 
 
-async def declare(channel: aiormq.abc.AbstractChannel, prefix: str = "integration-processors") -> list[str]:
+async def declare(
+    channel: aiormq.abc.AbstractChannel, prefix: str = "integration-processors"
+) -> list[str]:
     """Declare (idempotently) the exchange, the six queues and the dead-letter exchange.
 
     Returns the queue names, in `DATA_TYPES` order.

@@ -37,9 +37,9 @@ class ProcessorsApp(faust.App):
 
 def create_app(settings: Settings, **overrides: Any) -> ProcessorsApp:
     """The app for these settings, with the agents of `CONSUMER_TYPE` and all web views."""
-    from agents import register_agents  # noqa: PLC0415  # agents import the app type
-    from processors.commands import register_commands  # noqa: PLC0415
-    from web.views import register_views  # noqa: PLC0415
+    from agents import register_agents  # agents import the app type
+    from processors.commands import register_commands
+    from web.views import register_views
 
     broker_url = resolve_broker_url(settings)
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)

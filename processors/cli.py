@@ -13,9 +13,8 @@ __all__ = ["main"]
 def main() -> None:
     """Read settings once, build the app, hand the command line to Faust."""
     settings = Settings()
-    argv = sys.argv[1:]
-    if argv and argv[0] == "worker" and not {"-l", "--loglevel"} & set(argv):
-        sys.argv[2:2] = ["-l", _faust_level(settings.LOG_LEVEL)]
+    if not {"-l", "--loglevel"} & set(sys.argv[1:]):
+        sys.argv[1:1] = ["-l", _faust_level(settings.LOG_LEVEL)]
     create_app(settings).main()
 
 

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faust.cli import AppCommand, argument, option
+from mode import Service
+from prometheus_client import start_http_server
 
-from bridge.bridge import Bridge
 from bridge.publisher import RawEventPublisher, read_jsonl
 from processors.embedded_broker import EmbeddedBroker
+from processors.services import BridgeService, DevService
 from web.auth import issue_token
 
 if TYPE_CHECKING:
@@ -31,16 +29,14 @@ def register_commands(app: ProcessorsApp) -> None:
     """Add the project's commands to `app`'s command line."""
     settings = app.settings
 
-    @app.command()
+    def bridge_service(self: AppCommand, loop: object, *args: object, **kw: object) -> Service:
+        if settings.BRIDGE_METRICS_PORT:
+            start_http_server(settings.BRIDGE_METRICS_PORT, addr="127.0.0.1")
+        return BridgeService(settings, app.deps.broker_url)
+
+    @app.command(as_service=bridge_service, daemon=True)
     async def bridge(self: AppCommand) -> None:
         """Run the RabbitMQ-to-stream bridge until stopped."""
-        if settings.BRIDGE_METRICS_PORT:
-            from prometheus_client import start_http_server  # noqa: PLC0415
-
-            start_http_server(settings.BRIDGE_METRICS_PORT, addr="127.0.0.1")
-        async with Bridge(settings, app.deps.broker_url) as running:
-            await running.wait_closed()
-        sys.exit(1)  # only a failure ends a bridge; a signal cancels this task
 
     @app.command(option("--port", type=int, default=0, help="0: a free port"))
     async def broker(self: AppCommand, port: int) -> None:
@@ -50,24 +46,9 @@ def register_commands(app: ProcessorsApp) -> None:
             code = await embedded.wait_stopped()
         sys.exit(code or 1)
 
-    @app.command()
+    @app.command(as_service=lambda self, loop, *a, **kw: DevService(settings), daemon=True)
     async def dev(self: AppCommand) -> None:
         """Broker, bridge and an `all` worker on the embedded defaults; Ctrl-C stops them."""
-        with EmbeddedBroker(None, settings.broker_url_file) as embedded:
-            env = {**os.environ, "BROKER_URL": embedded.url, "CONSUMER_TYPE": "all"}
-            children = [
-                await _spawn(["bridge"], env),
-                await _spawn(["worker", "-l", settings.LOG_LEVEL.lower()[:4]], env),
-            ]
-            self.say(f"broker {embedded.url}; web on http://127.0.0.1:{settings.PORT}")
-            try:
-                done, _ = await asyncio.wait(
-                    [asyncio.ensure_future(c.wait()) for c in children],
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                logger.error("a dev process ended; stopping the others")
-            finally:
-                await _stop_all(children)
 
     @app.command(
         argument("file", type=Path),
@@ -96,22 +77,3 @@ def register_commands(app: ProcessorsApp) -> None:
                 algorithm=settings.JWT_ALGORITHM,
             )
         )
-
-
-async def _spawn(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "processors.cli", *args, env=env
-    )
-
-
-async def _stop_all(children: list[asyncio.subprocess.Process]) -> None:
-    for child in children:
-        if child.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            await asyncio.wait_for(child.wait(), 30)
-        except TimeoutError:
-            child.kill()
-            await child.wait()

@@ -126,9 +126,8 @@ class EmbeddedBroker:
 
     async def wait_stopped(self) -> int:
         """Wait until the broker process ends (it should not); its exit code."""
-        while self._process is not None and self._process.poll() is None:
-            await asyncio.sleep(0.5)
-        return self._process.returncode if self._process is not None else 0
+        process = self._process
+        return 0 if process is None else await asyncio.to_thread(process.wait)
 
 
 _TANSU_ENV = frozenset(

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS shard_types (
 );
 """
 
+_UPSERT = (
+    "INSERT INTO shards (tenant_id, id, shard_type, etag, doc) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (tenant_id, id) DO UPDATE SET "
+    "shard_type = excluded.shard_type, etag = excluded.etag, doc = excluded.doc"
+)
+
 
 class SqliteShardStore:
     """A `ShardStore` in one SQLite file."""
@@ -102,7 +108,8 @@ class SqliteShardStore:
         limit: int = 100,
         continuation: str | None = None,
     ) -> Page:
-        clauses, params = ["tenant_id = ?"], [tenant_id]
+        clauses: list[str] = ["tenant_id = ?"]
+        params: list[Any] = [tenant_id]
         if shard_type is not None:
             clauses.append("shard_type = ?")
             params.append(shard_type)
@@ -127,9 +134,11 @@ class SqliteShardStore:
 
     async def get_shard_type(self, type_id: str) -> ShardTypeDefinition | None:
         row = await self._run(
-            lambda: self._db()
-            .execute("SELECT doc FROM shard_types WHERE id = ?", (type_id,))
-            .fetchone()
+            lambda: (
+                self._db()
+                .execute("SELECT doc FROM shard_types WHERE id = ?", (type_id,))
+                .fetchone()
+            )
         )
         return ShardTypeDefinition.from_doc(json.loads(row[0])) if row else None
 
@@ -215,10 +224,7 @@ class SqliteShardStore:
                     etag = uuid.uuid4().hex
                     shard = outcome.shard.model_copy(update={"etag": etag})
                     db.execute(
-                        "INSERT INTO shards (tenant_id, id, shard_type, etag, doc) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO UPDATE SET "
-                        "shard_type = excluded.shard_type, etag = excluded.etag, doc = excluded.doc",
-                        (shard.tenant_id, shard.id, shard.shard_type, etag, _doc(shard)),
+                        _UPSERT, (shard.tenant_id, shard.id, shard.shard_type, etag, _doc(shard))
                     )
                     outcome = WriteOutcome(outcome.kind, shard, outcome.changed_fields)
                 current[key] = outcome.shard

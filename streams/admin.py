@@ -84,7 +84,9 @@ class BrokerAdmin:
         missing = [n for n in names if n not in existing]
         if not missing:
             return []
-        topics = [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing]
+        topics = [
+            NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing
+        ]
         try:
             response = await admin.create_topics(topics)
         except (KafkaError, OSError) as e:

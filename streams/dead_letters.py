@@ -72,4 +72,3 @@ class DeadLetter:
             return self.value
         decoded.update(self.reason())  # a replayed dead letter gets the newer reason
         return json.dumps(decoded, ensure_ascii=False, separators=(",", ":")).encode()
-

@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 DataType = Literal["crm", "document", "email", "message", "meeting", "event"]
-assert set(DataType.__args__) == set(DATA_TYPES)  # type: ignore[attr-defined]  # noqa: S101
+assert set(DataType.__args__) == set(DATA_TYPES)  # type: ignore[attr-defined]
 
 
 class _Wire(BaseModel):

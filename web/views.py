@@ -68,7 +68,8 @@ def register_views(app: ProcessorsApp) -> None:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+            # aiohttp refuses a content_type with parameters; the header carries them.
+            return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/api/v1/shards/{shard_id}")
     class ShardDetail(View):

@@ -1,0 +1,94 @@
+"""Long-running commands as mode services, so a signal stops them after their cleanup.
+
+Faust runs a command's coroutine under a mode worker that cancels it on SIGTERM and
+does not wait; a service's `on_stop` is awaited instead, so the bridge acknowledges
+its batch in flight and `dev` stops its children before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+from mode import Service
+
+from bridge.bridge import Bridge
+from processors.embedded_broker import EmbeddedBroker
+from processors.exceptions import ProcessorsError
+from processors.settings import Settings
+
+__all__ = ["BridgeService", "DevService"]
+
+logger = logging.getLogger(__name__)
+
+
+class BridgeService(Service):
+    """The bridge for as long as the process runs; it crashes when the bridge fails."""
+
+    def __init__(self, settings: Settings, broker_url: str) -> None:
+        super().__init__()
+        self.bridge = Bridge(settings, broker_url)
+
+    async def on_start(self) -> None:
+        await self.bridge.start()
+        self.add_future(self._watch())
+
+    async def _watch(self) -> None:
+        await self.bridge.wait_closed()
+        if not self.should_stop:
+            await self.crash(ProcessorsError("the bridge lost its RabbitMQ connection"))
+
+    async def on_stop(self) -> None:
+        await self.bridge.stop()
+
+
+class DevService(Service):
+    """The embedded broker, a bridge and an `all` worker, as child processes."""
+
+    def __init__(self, settings: Settings, child_timeout: float = 30.0) -> None:
+        super().__init__()
+        self._settings = settings
+        self._broker = EmbeddedBroker(None, settings.broker_url_file)
+        self._processes: list[asyncio.subprocess.Process] = []
+        self._child_timeout = child_timeout
+
+    async def on_start(self) -> None:
+        self._broker.start()
+        env = {**os.environ, "BROKER_URL": self._broker.url, "CONSUMER_TYPE": "all"}
+        for args in (["bridge"], ["worker"]):
+            self._processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "processors.cli", *args, env=env
+                )
+            )
+        logger.info(
+            "dev: broker %s, bridge and worker started; web on http://127.0.0.1:%d",
+            self._broker.url,
+            self._settings.PORT,
+        )
+        self.add_future(self._watch())
+
+    async def _watch(self) -> None:
+        await asyncio.wait(
+            [asyncio.ensure_future(c.wait()) for c in self._processes],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not self.should_stop:
+            await self.crash(ProcessorsError("a dev process ended; stopping the others"))
+
+    async def on_stop(self) -> None:
+        for child in self._processes:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+        for child in self._processes:
+            try:
+                await asyncio.wait_for(child.wait(), self._child_timeout)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
+        self._broker.stop()

@@ -1,0 +1,91 @@
+"""Session fixtures: the embedded broker, the machine's RabbitMQ, factories for clients."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import aiormq
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from processors.embedded_broker import EmbeddedBroker
+from streams.topics import DATA_TYPES
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _rabbitmq_answers() -> bool:
+    async def probe() -> bool:
+        try:
+            connection = await aiormq.connect(RABBITMQ_URL)
+        except (OSError, aiormq.AMQPError):
+            return False
+        await connection.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The machine's RabbitMQ; started with `rabbitmq-server -detached` when down."""
+    if not _rabbitmq_answers():
+        server = shutil.which("rabbitmq-server") or "/usr/sbin/rabbitmq-server"
+        subprocess.run([server, "-detached"], check=False)
+        deadline = time.monotonic() + 60
+        while not _rabbitmq_answers():
+            if time.monotonic() > deadline:
+                pytest.fail("RabbitMQ did not start within 60 s")
+            time.sleep(1)
+    return RABBITMQ_URL
+
+
+@pytest.fixture
+def broker() -> Iterator[EmbeddedBroker]:
+    """A fresh memory-only Tansu broker for one test (it starts in milliseconds)."""
+    with EmbeddedBroker() as running:
+        yield running
+
+
+@pytest.fixture
+async def queue_prefix(rabbitmq_url: str) -> AsyncIterator[str]:
+    """A uuid-named queue prefix; its queues are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    await delete_queues(rabbitmq_url, prefix)
+
+
+async def delete_queues(rabbitmq_url: str, prefix: str) -> None:
+    """Delete the six queues a bridge with this prefix declared."""
+    connection = await aiormq.connect(rabbitmq_url)
+    channel = await connection.channel()
+    for data_type in DATA_TYPES:
+        await channel.queue_delete(f"{prefix}.{data_type}")
+    await connection.close()
+
+
+async def consume_all(bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0) -> list:
+    """Read `topic` from the start until `expect` records arrived (or the timeout)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                records.extend(messages)
+    finally:
+        await consumer.stop()
+    return records

@@ -1,0 +1,205 @@
+"""From a RabbitMQ publish to shards, shard events and API answers, across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bridge.publisher import RawEventPublisher
+from shards.ids import shard_id
+from tests.conftest import consume_all
+from tests.fixtures import salesforce as sf
+
+
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+def write_jsonl(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def wait_for(what: str, check, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def tenant_records(pipeline, topic: str, tenant_id: str, expect: int) -> list:
+    records = await consume_all(pipeline.broker.bootstrap, topic, expect=10**9, timeout=2)
+    return [r for r in records if (r.key or b"").startswith(f"{tenant_id}:".encode())]
+
+
+def test_salesforce_records_become_shards_once(pipeline, tmp_path: Path) -> None:
+    t = tenant()
+    events = [sf.account(t), sf.contact(t), sf.opportunity(t)]
+    jsonl = write_jsonl(tmp_path / "crm.jsonl", [sf.line(e) for e in events])
+    assert "published 3 events" in pipeline.run("publish", str(jsonl))
+
+    shards = wait_for("three shards", lambda: (s := pipeline.shards(t)) and len(s) == 3 and s)
+    by_type = {s["shardType"]: s for s in shards}
+    account_id = shard_id(t, "salesforce", "Account", sf.ACCOUNT_ID)
+    assert by_type["Account"]["id"] == account_id
+    assert by_type["Account"]["structuredData"]["domain"] == "fabrikam-logistics.com"
+    assert by_type["Contact"]["structuredData"]["email"] == "priya.raman@fabrikam-logistics.com"
+    opportunity = by_type["Opportunity"]
+    assert opportunity["structuredData"]["accountId"] == account_id
+    assert opportunity["structuredData"]["amount"] == 185000
+    assert opportunity["structuredData"]["closeDate"] == "2026-12-18"
+    assert opportunity["structuredData"]["status"] == "open"
+    assert opportunity["source"]["eventId"] == events[2]["eventId"]
+
+    created = wait_for(
+        "three shard.created events",
+        lambda: (r := _run(tenant_records(pipeline, "shard.events", t, 3))) and len(r) >= 3 and r,
+    )
+    values = [json.loads(r.value) for r in created]
+    assert sorted(v["shardId"] for v in values) == sorted(s["id"] for s in shards)
+    assert {v["type"] for v in values} == {"shard.created"}
+
+    # The same three events again: same ids, same versions, nothing new.
+    pipeline.run("publish", str(jsonl))
+    again = wait_for(
+        "the replay to be processed",
+        lambda: (r := _run(tenant_records(pipeline, "shard.events", t, 6))) and len(r) >= 6 and r,
+    )
+    assert len({json.loads(r.value)["eventId"] for r in again}) == 3
+    after = pipeline.shards(t)
+    assert sorted((s["id"], s["version"], s["updatedAt"]) for s in after) == sorted(
+        (s["id"], s["version"], s["updatedAt"]) for s in shards
+    )
+
+
+def test_api_answers_only_the_callers_tenant(pipeline, tmp_path: Path) -> None:
+    t, other = tenant(), tenant()
+    pipeline.run("publish", str(write_jsonl(tmp_path / "a.jsonl", [sf.line(sf.account(t))])))
+    (shard,) = wait_for("the account", lambda: pipeline.shards(t))
+    url = f"{pipeline.base_url}/api/v1/shards/{shard['id']}"
+    mine = httpx.get(url, headers={"Authorization": f"Bearer {pipeline.token(t)}"})
+    assert mine.status_code == 200
+    assert mine.json()["id"] == shard["id"]
+    theirs = httpx.get(url, headers={"Authorization": f"Bearer {pipeline.token(other)}"})
+    assert theirs.status_code == 404
+    assert theirs.json()["error"]["code"] == "not_found"
+    for headers in ({}, {"Authorization": "Bearer nonsense"}):
+        refused = httpx.get(url, headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "unauthorized"
+    listed = httpx.get(
+        f"{pipeline.base_url}/api/v1/shards",
+        params={"shardType": "Account"},
+        headers={"Authorization": f"Bearer {pipeline.token(other)}"},
+    )
+    assert listed.json()["items"] == []
+    assert httpx.get(f"{pipeline.base_url}/ready").status_code == 200
+    metrics = httpx.get(f"{pipeline.base_url}/metrics").text
+    assert 'integration_shard_writes_total{kind="created",shard_type="Account"}' in metrics
+
+
+def test_malformed_messages_are_dead_lettered_and_processing_goes_on(
+    pipeline, tmp_path: Path
+) -> None:
+    t = tenant()
+    marker = uuid.uuid4().hex
+    no_tenant = sf.account(t, f"001NOTENANT{marker}")
+    del no_tenant["tenantId"]
+    bad_amount = sf.opportunity(t, f"006BAD{marker}")
+    bad_amount["payload"]["Amount"] = "a great deal"
+    wrong_type = {**sf.account(t, f"001WRONG{marker}"), "dataType": "email"}
+    good = sf.account(t, f"001GOOD{marker}")
+
+    async def publish() -> None:
+        async with RawEventPublisher(pipeline.env["RABBITMQ_URL"]) as publisher:
+            await publisher.publish_many(messages)
+
+    messages = [
+        (f"not json {marker}".encode(), "integration.raw.crm"),
+        (json.dumps(no_tenant).encode(), "integration.raw.crm"),
+        (json.dumps(wrong_type).encode(), "integration.raw.crm"),
+        (json.dumps(bad_amount).encode(), "integration.raw.crm"),
+        (sf.line(good), "integration.raw.crm"),
+    ]
+    _run(publish())
+    (shard,) = wait_for("the good event's shard", lambda: pipeline.shards(t))
+    assert shard["source"]["externalId"] == good["externalId"]
+
+    def letters():
+        records = _run(
+            consume_all(pipeline.broker.bootstrap, "integration.dlq", expect=10**9, timeout=2)
+        )
+        mine = [r for r in records if marker.encode() in r.value]
+        return mine if len(mine) >= 4 else None
+
+    reasons = {}
+    for record in wait_for("four dead letters", letters):
+        headers = {k: v.decode() for k, v in record.headers}
+        assert headers["failedAt"]
+        reasons[headers["stage"] + ":" + headers["error"]] = headers
+    text = " | ".join(reasons)
+    assert "bridge:not valid JSON" in text
+    assert "bridge:invalid envelope: tenantId: Field required" in text
+    assert "bridge:dataType 'email' does not match routing key" in text
+    assert any(k.startswith("map:field amount from Amount") for k in reasons), text
+
+
+def test_a_killed_bridge_loses_nothing(pipeline, tmp_path: Path) -> None:
+    t = tenant()
+    total = 5000
+    lines = [sf.line(sf.account(t, f"001{i:06d}")) for i in range(total)]
+
+    async def publish() -> None:
+        # In chunks, so the bridge is killed while events are still arriving.
+        async with RawEventPublisher(pipeline.env["RABBITMQ_URL"]) as publisher:
+            for start in range(0, total, 250):
+                await publisher.publish_events(lines[start : start + 250])
+                if start >= 1500:
+                    halfway.set()
+                await asyncio.sleep(0.1)
+
+    halfway = threading.Event()
+    publisher = threading.Thread(target=lambda: _run(publish()))
+    publisher.start()
+    db = pipeline.data_dir / "data" / "shards.sqlite3"
+    assert halfway.wait(60)
+    time.sleep(0.3)
+    still_publishing = publisher.is_alive()
+    pipeline.kill("bridge")
+    killed_at = _count(db, t)
+    publisher.join(120)
+    pipeline.start("bridge", "bridge")
+    wait_for(f"{total} shards", lambda: _count(db, t) >= total, timeout=180)
+    time.sleep(1)
+    assert still_publishing
+    assert killed_at < total
+    assert _count(db, t) == total
+    with sqlite3.connect(db) as conn:
+        (distinct,) = conn.execute(
+            "SELECT COUNT(DISTINCT json_extract(doc, '$.source.externalId')) FROM shards "
+            "WHERE tenant_id = ?",
+            (t,),
+        ).fetchone()
+    assert distinct == total
+
+
+def _count(db: Path, tenant_id: str) -> int:
+    with sqlite3.connect(db, timeout=30) as conn:
+        (n,) = conn.execute(
+            "SELECT COUNT(*) FROM shards WHERE tenant_id = ?", (tenant_id,)
+        ).fetchone()
+    return int(n)
+
+
+def _run(coro):
+    return asyncio.run(coro)

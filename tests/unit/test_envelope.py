@@ -1,0 +1,99 @@
+import json
+
+import pytest
+
+from agents.pipeline import parse_raw_event
+from bridge.routing import Routed, route
+from processors.exceptions import BadEventError
+from streams.dead_letters import DeadLetter
+from tests.fixtures import salesforce as sf
+
+
+def body(event: dict) -> bytes:
+    return json.dumps(event).encode()
+
+
+def test_good_event_is_routed_unchanged_with_tenant_key() -> None:
+    raw = body(sf.account("t1"))
+    routed = route("integration.raw.crm", raw)
+    assert isinstance(routed, Routed)
+    assert routed.topic == "integration.raw.crm"
+    assert routed.key == f"t1:{sf.ACCOUNT_ID}".encode()
+    assert routed.value == raw
+
+
+def test_unknown_keys_are_kept() -> None:
+    event = sf.account("t1")
+    event["somethingNew"] = {"x": 1}
+    parsed = parse_raw_event(body(event), "crm")
+    assert parsed.model_extra == {"somethingNew": {"x": 1}}
+
+
+@pytest.mark.parametrize(
+    ("routing_key", "raw", "reason"),
+    [
+        ("integration.raw.crm", b"{not json", "not valid JSON"),
+        ("integration.raw.crm", b"[1, 2]", "JSON list, not an object"),
+        ("integration.raw.email", body(sf.account("t1")), "does not match routing key"),
+        ("integration.raw.fax", body(sf.account("t1")), "names no known data type"),
+    ],
+)
+def test_bad_messages_become_dead_letters_with_a_reason(
+    routing_key: str, raw: bytes, reason: str
+) -> None:
+    letter = route(routing_key, raw)
+    assert isinstance(letter, DeadLetter)
+    assert reason in letter.error
+    assert letter.stage == "bridge"
+    assert letter.value == raw
+
+
+def test_missing_tenant_names_the_field() -> None:
+    event = sf.account("t1")
+    del event["tenantId"]
+    letter = route("integration.raw.crm", body(event))
+    assert isinstance(letter, DeadLetter)
+    assert "tenantId: Field required" in letter.error
+    assert letter.key is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"eventType": "something.else"}, "eventType"),
+        ({"occurredAt": "2026-11-02T09:15:00"}, "time zone"),
+        ({"payload": "text"}, "payload"),
+        ({"externalId": ""}, "externalId"),
+    ],
+)
+def test_envelope_rules(change: dict, reason: str) -> None:
+    with pytest.raises(BadEventError, match=reason):
+        parse_raw_event(body({**sf.account("t1"), **change}), "crm")
+
+
+def test_crm_event_needs_an_entity_type() -> None:
+    event = sf.account("t1")
+    del event["entityType"]
+    del event["payload"]["attributes"]
+    with pytest.raises(BadEventError, match="entityType"):
+        parse_raw_event(body(event), "crm")
+
+
+def test_dead_letter_keeps_the_event_and_adds_the_reason() -> None:
+    raw = body(sf.account("t1"))
+    letter = DeadLetter.of(raw, b"k", ValueError("boom"), "map", sourceTopic="integration.raw.crm")
+    value = json.loads(letter.wire_value())
+    original = json.loads(raw)
+    assert {k: value[k] for k in original} == original
+    assert value["error"] == "boom"
+    assert value["errorType"] == "ValueError"
+    assert value["stage"] == "map"
+    assert value["failedAt"].endswith("Z")
+    headers = dict(letter.headers())
+    assert headers["error"] == b"boom"
+    assert headers["sourceTopic"] == b"integration.raw.crm"
+
+
+def test_dead_letter_of_non_json_is_byte_for_byte() -> None:
+    letter = DeadLetter.of(b"\xff\x00garbage", None, ValueError("x"), "bridge")
+    assert letter.wire_value() == b"\xff\x00garbage"

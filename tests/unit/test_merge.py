@@ -1,0 +1,70 @@
+from datetime import UTC, datetime
+
+from shards.model import ShardDraft, ShardSource, WriteKind, merge
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def draft(event_id: str, occurred: datetime | None, **data: object) -> ShardDraft:
+    return ShardDraft(
+        id="s1",
+        tenant_id="t1",
+        shard_type="Account",
+        schema_version=1,
+        structured_data={"name": "Fabrikam", **data},
+        unstructured_data={},
+        source=ShardSource(
+            provider="salesforce",
+            integration_id="i",
+            entity_type="Account",
+            external_id="001",
+            event_id=event_id,
+            occurred_at=occurred,
+        ),
+    )
+
+
+def test_create_then_replay_changes_nothing() -> None:
+    created = merge(None, draft("e1", T0))
+    assert created.kind is WriteKind.CREATED
+    assert created.shard.version == 1
+    replay = merge(created.shard, draft("e1", T0))
+    assert replay.kind is WriteKind.UNCHANGED
+    assert replay.shard == created.shard
+
+
+def test_newer_event_updates_and_keeps_links() -> None:
+    first = merge(None, draft("e1", T0)).shard
+    first = first.model_copy(
+        update={
+            "links": [
+                {
+                    "targetShardId": "o",
+                    "targetShardType": "Opportunity",
+                    "confidence": 1,
+                    "method": "crm",
+                    "status": "auto",
+                }
+            ]
+        }
+    )
+    later = merge(first, draft("e2", T0.replace(day=2), industry="Logistics"))
+    assert later.kind is WriteKind.UPDATED
+    assert later.shard.version == 2
+    assert later.changed_fields == ("industry",)
+    assert later.shard.links == first.links
+    assert later.shard.created_at == first.created_at
+
+
+def test_older_event_does_not_overwrite_newer() -> None:
+    newer = merge(None, draft("e2", T0.replace(day=2), industry="New")).shard
+    older = merge(newer, draft("e1", T0, industry="Old"))
+    assert older.kind is WriteKind.STALE
+    assert older.shard.structured_data["industry"] == "New"
+
+
+def test_same_content_from_a_new_sync_is_unchanged() -> None:
+    first = merge(None, draft("e1", T0)).shard
+    again = merge(first, draft("e2", T0.replace(day=3)))
+    assert again.kind is WriteKind.UNCHANGED
+    assert again.shard.version == 1
