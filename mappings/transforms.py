@@ -82,8 +82,13 @@ def _boolean(value: Any, ctx: TransformContext) -> bool | None:
 def _parse_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
+    text = str(value)
     try:
-        return date_parser.isoparse(str(value))
+        return datetime.fromisoformat(text)  # C-fast; 3.11 reads most of ISO 8601
+    except ValueError:
+        pass
+    try:
+        return date_parser.isoparse(text)
     except (ValueError, OverflowError) as e:
         message = f"not an ISO 8601 date or time: {value!r}"
         raise MappingError(message) from e

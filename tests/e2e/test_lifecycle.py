@@ -14,9 +14,9 @@ import httpx
 
 from bridge.publisher import RawEventPublisher
 from processors.embedded_broker import EmbeddedBroker, free_port
+from tests.conftest import delete_queues
 from tests.e2e.conftest import COMMAND
 from tests.e2e.test_pipeline import _run, wait_for
-from tests.conftest import delete_queues
 from tests.fixtures import salesforce as sf
 
 
