@@ -1,6 +1,6 @@
 """Throughput of the bridge and the CRM agent, each against a naive baseline, in one run.
 
-    .venv/bin/python bench/throughput.py [--events N]
+    .venv/bin/python benchmarks/throughput.py [--events N]
 
 Bridge: N raw events waiting in RabbitMQ; time until every one is on the stream and
 acknowledged. Baseline: the same bridge with batches of one (write, wait, ack, next),

@@ -1,0 +1,1 @@
+"""Provider payloads (generic and native) to shard drafts: plain code, no Faust, no I/O."""

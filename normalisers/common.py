@@ -1,0 +1,82 @@
+"""What every communication normaliser shares: the draft's id and source, time parsing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from dateutil import parser as date_parser
+
+from processors.exceptions import MappingError
+from shards.ids import shard_id
+from shards.model import ShardDraft, ShardSource
+from shards.types import definition, validate_structured_data
+from streams.models import RawEvent
+
+__all__ = ["build_draft", "require", "utc_iso"]
+
+
+def require(payload: dict[str, Any], *names: str) -> Any:
+    """The first of `names` present and non-empty in the payload; `MappingError` if none."""
+    for name in names:
+        value = payload.get(name)
+        if value not in (None, "", [], {}):
+            return value
+    message = f"payload has no {' or '.join(names)}"
+    raise MappingError(message)
+
+
+def utc_iso(value: Any, *, field: str = "time") -> str | None:
+    """Any ISO 8601 date-time (or epoch milliseconds) to UTC RFC 3339; None stays None."""
+    if value in (None, ""):
+        return None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            parsed = datetime.fromtimestamp(value / 1000, tz=UTC)
+        else:
+            text = str(value)
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                parsed = date_parser.isoparse(text)
+    except (ValueError, OverflowError, OSError) as e:
+        message = f"{field}: not an ISO 8601 date-time: {value!r}"
+        raise MappingError(message) from e
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    utc = parsed.astimezone(UTC)
+    text = utc.isoformat(timespec="milliseconds" if utc.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def build_draft(
+    event: RawEvent,
+    shard_type: str,
+    structured: dict[str, Any],
+    unstructured: dict[str, Any] | None = None,
+    *,
+    kind: str | None = None,
+) -> ShardDraft:
+    """A validated draft whose id is deterministic in (tenant, provider, kind, externalId).
+
+    `kind` defaults to the data type (`email`, `message`, `event` ...), as CONTRACT §3 says.
+    """
+    validate_structured_data(shard_type, structured)
+    kind = kind or event.data_type
+    return ShardDraft(
+        id=shard_id(event.tenant_id, event.provider, kind, event.external_id),
+        tenant_id=event.tenant_id,
+        shard_type=shard_type,
+        schema_version=definition(shard_type).schema_version,
+        structured_data=structured,
+        unstructured_data=unstructured or {},
+        source=ShardSource(
+            provider=event.provider,
+            integration_id=event.integration_id,
+            entity_type=event.entity_type or kind,
+            external_id=event.external_id,
+            event_id=event.event_id,
+            sync_task_id=event.sync_task_id,
+            occurred_at=event.occurred_at,
+        ),
+    )

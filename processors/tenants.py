@@ -1,0 +1,165 @@
+"""Tenant configuration (CONTRACT §7): internal domains, exclusions, time zone, linking."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from processors.exceptions import ConfigurationError
+
+__all__ = [
+    "FREE_MAIL_DOMAINS",
+    "LinkingThresholds",
+    "TenantConfig",
+    "TenantDirectory",
+    "domain_of",
+    "is_no_reply",
+]
+
+#: Well-known free-mail providers: never a customer's domain, never linked by domain.
+FREE_MAIL_DOMAINS: Final = frozenset(
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk",
+        "live.com", "msn.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "aol.com",
+        "icloud.com", "me.com", "mac.com", "proton.me", "protonmail.com", "pm.me",
+        "gmx.com", "gmx.de", "gmx.net", "web.de", "mail.com", "zoho.com", "yandex.com",
+        "yandex.ru", "mail.ru", "qq.com", "163.com", "126.com", "fastmail.com",
+        "hey.com", "tutanota.com", "orange.fr", "free.fr", "laposte.net", "t-online.de",
+        "libero.it", "comcast.net", "verizon.net", "att.net", "btinternet.com",
+    }
+)  # fmt: skip
+
+_NO_REPLY: Final = re.compile(
+    r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|mailer[-_.]daemon|postmaster|"
+    r"bounce[s]?|notifications?|noreply[-_.].*|.*[-_.]noreply)@",
+    re.IGNORECASE,
+)
+
+
+def domain_of(address: str) -> str:
+    """The lower-cased domain of an email address ('' when there is none)."""
+    return address.rpartition("@")[2].strip().lower().rstrip(".")
+
+
+def is_no_reply(address: str) -> bool:
+    """True for automated senders: no-reply, mailer-daemon, notifications ..."""
+    return bool(_NO_REPLY.match(address.strip()))
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class LinkingThresholds(_Config):
+    """Confidence at or above `autoThreshold` links at once; from `suggestThreshold` it asks."""
+
+    auto_threshold: float = Field(default=0.85, ge=0, le=1, alias="autoThreshold")
+    suggest_threshold: float = Field(default=0.5, ge=0, le=1, alias="suggestThreshold")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LinkingThresholds:
+        if self.suggest_threshold > self.auto_threshold:
+            message = "suggestThreshold must not be above autoThreshold"
+            raise ValueError(message)
+        return self
+
+
+class TenantConfig(_Config):
+    """One tenant's configuration; every key optional."""
+
+    internal_domains: frozenset[str] = Field(default=frozenset(), alias="internalDomains")
+    excluded_addresses: frozenset[str] = Field(default=frozenset(), alias="excludedAddresses")
+    excluded_domains: frozenset[str] = Field(default=frozenset(), alias="excludedDomains")
+    time_zone: str = Field(default="UTC", alias="timeZone")
+    linking: LinkingThresholds = Field(default_factory=LinkingThresholds)
+    mappings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("internal_domains", "excluded_addresses", "excluded_domains", mode="before")
+    @classmethod
+    def _lower(cls, values: Any) -> Any:
+        if isinstance(values, list | tuple | set | frozenset):
+            return frozenset(str(v).strip().lower() for v in values)
+        return values
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            message = f"unknown time zone {name!r}"
+            raise ValueError(message) from e
+        return name
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The tenant's time zone, where "a day" is counted."""
+        return ZoneInfo(self.time_zone)
+
+    def is_internal(self, address: str) -> bool:
+        """True when the address is one of the tenant's own (its domain or a subdomain)."""
+        domain = domain_of(address)
+        return any(domain == d or domain.endswith(f".{d}") for d in self.internal_domains)
+
+    def is_excluded(self, address: str) -> bool:
+        """True for addresses the tenant never wants linked or counted."""
+        address = address.strip().lower()
+        domain = domain_of(address)
+        return address in self.excluded_addresses or any(
+            domain == d or domain.endswith(f".{d}") for d in self.excluded_domains
+        )
+
+    def is_free_mail(self, address: str) -> bool:
+        """True for well-known free-mail domains."""
+        return domain_of(address) in FREE_MAIL_DOMAINS
+
+
+class TenantDirectory:
+    """All tenants' configurations; a tenant not in the file gets the defaults."""
+
+    def __init__(self, tenants: Mapping[str, TenantConfig] | None = None) -> None:
+        self._tenants = dict(tenants or {})
+        self._default = TenantConfig()
+
+    def of(self, tenant_id: str) -> TenantConfig:
+        """The configuration of one tenant."""
+        return self._tenants.get(tenant_id, self._default)
+
+    @classmethod
+    def load(cls, path: Path | None) -> TenantDirectory:
+        """Read YAML or JSON at `path` (None: no file, defaults for everyone).
+
+        A bad file is refused with a message that names the file, the entry and the problem.
+        """
+        if path is None:
+            return cls()
+        try:
+            text = path.read_text(encoding="utf-8")
+            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError) as e:
+            message = f"tenant configuration {path}: {e}"
+            raise ConfigurationError(message) from e
+        raw = raw or {}
+        if not isinstance(raw, dict) or not isinstance(raw.get("tenants", {}), dict):
+            message = f"tenant configuration {path}: expected a mapping with a 'tenants' mapping"
+            raise ConfigurationError(message)
+        tenants = {}
+        for tenant_id, entry in (raw.get("tenants") or {}).items():
+            try:
+                tenants[str(tenant_id)] = TenantConfig.model_validate(entry or {})
+            except ValidationError as e:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in err['loc']) or '(entry)'}: {err['msg']}"
+                    for err in e.errors(include_url=False)
+                )
+                message = f"tenant configuration {path}: tenants.{tenant_id}: {problems}"
+                raise ConfigurationError(message) from e
+        return cls(tenants)
