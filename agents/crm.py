@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
-from faust.types import StreamT
-
-from agents.pipeline import IncomingEvent, ShardPipeline
+from agents.consume import define_shard_agent
 from mappings.crm import map_crm_event
+from shards.contact_roles import ROLE_TYPE, sync_contact_roles
+from shards.model import ShardDraft, WriteKind, WriteOutcome
+from streams.models import RawEvent
 
 if TYPE_CHECKING:
     from processors.app import ProcessorsApp
@@ -18,35 +18,29 @@ __all__ = ["register"]
 
 def register(app: ProcessorsApp) -> str:
     """Define `process_crm_records` on `app`; its name."""
-    settings = app.settings
+    mappings, store = app.deps.mappings, app.deps.store
 
-    @app.agent(app.contract_topics.raw["crm"], name="process_crm_records")
-    async def process_crm_records(stream: StreamT[bytes]) -> None:
-        """Map each batch of raw CRM records, write the shards once, announce them."""
-        deps = app.deps
-        pipeline = ShardPipeline(
-            agent="crm",
-            data_type="crm",
-            to_draft=functools.partial(map_crm_event, mappings=deps.mappings),
-            store=deps.store,
-            writer=deps.writer,
-            retries=settings.AGENT_RETRIES,
-            retry_max_delay=settings.AGENT_RETRY_MAX_DELAY,
-        )
-        async for batch in stream.take_events(  # type: ignore[attr-defined]  # missing from StreamT
-            settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW
-        ):
-            await pipeline.process(
-                [
-                    IncomingEvent(
-                        value=e.value,
-                        key=e.key,
-                        topic=e.message.topic,
-                        partition=e.message.partition,
-                        offset=e.message.offset,
-                    )
-                    for e in batch
-                ]
-            )
+    def to_draft(event: RawEvent) -> ShardDraft:
+        return map_crm_event(event, mappings)
 
-    return process_crm_records.name
+    async def sync_roles(outcomes: list[WriteOutcome]) -> list[WriteOutcome]:
+        opportunities = set()
+        for outcome in outcomes:
+            shard = outcome.shard
+            if not outcome.changed:
+                continue
+            if shard.shard_type == ROLE_TYPE and shard.structured_data.get("opportunityId"):
+                opportunities.add((shard.tenant_id, shard.structured_data["opportunityId"]))
+            elif shard.shard_type == "Opportunity" and outcome.kind is WriteKind.CREATED:
+                opportunities.add((shard.tenant_id, shard.id))
+        synced = [await sync_contact_roles(store, t, o) for t, o in sorted(opportunities)]
+        return [s for s in synced if s is not None]
+
+    return define_shard_agent(
+        app,
+        name="process_crm_records",
+        data_type="crm",
+        to_draft=to_draft,
+        after_write=sync_roles,
+        doc="Map raw CRM records through field mappings into shards; bad ones to the DLQ.",
+    )

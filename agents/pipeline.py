@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -90,6 +90,8 @@ class ShardPipeline:
         agent: str,
         data_type: str,
         to_draft: Callable[[RawEvent], ShardDraft],
+        follow_ups: Callable[[RawEvent, ShardDraft], list[RawEvent]] | None = None,
+        after_write: Callable[[list[WriteOutcome]], Awaitable[list[WriteOutcome]]] | None = None,
         store: ShardStore,
         writer: StreamWriter,
         retries: int,
@@ -98,6 +100,8 @@ class ShardPipeline:
         self._agent = agent
         self._data_type = data_type
         self._to_draft = to_draft
+        self._follow_ups = follow_ups
+        self._after_write = after_write
         self._store = store
         self._writer = writer
         self._retries = retries
@@ -107,6 +111,7 @@ class ShardPipeline:
         """Process one batch; never raises except on cancellation."""
         started = time.perf_counter()
         drafts: list[tuple[IncomingEvent, ShardDraft]] = []
+        events: dict[int, RawEvent] = {}
         letters: list[DeadLetter] = []
         for incoming in batch:
             try:
@@ -116,6 +121,7 @@ class ShardPipeline:
                 continue
             try:
                 drafts.append((incoming, self._to_draft(event)))
+                events[len(drafts) - 1] = event
             except BadEventError as e:
                 letters.append(self._letter(incoming, e, "map"))
             except Exception as e:  # a bug in mapping code must not stop the agent
@@ -134,15 +140,36 @@ class ShardPipeline:
             except Exception as e:  # retries exhausted: keep the events, in the DLQ
                 logger.exception("%s could not write %d shards", self._agent, len(drafts))
                 letters.extend(self._letter(incoming, e, "store") for incoming, _ in drafts)
-        await self._writer.announce(
-            shard_event(outcome)
-            for (_, draft), outcome in zip(drafts, outcomes, strict=False)
+        announced = [
+            (i, outcome)
+            for i, ((_, draft), outcome) in enumerate(zip(drafts, outcomes, strict=False))
             if outcome.changed or _is_replay(outcome, draft)
+        ]
+        derived = await self._derive(outcomes)
+        await self._writer.announce(
+            shard_event(outcome) for outcome in [*(o for _, o in announced), *derived]
         )
+        if self._follow_ups is not None:
+            # Derived raw events (an email's attachments → documents) go out with the
+            # announcement, so a redelivery re-sends them; their ids are deterministic.
+            follow_ups: list[RawEvent] = []
+            for i, _ in announced:
+                follow_ups.extend(self._follow_ups(events[i], drafts[i][1]))
+            await self._writer.send_raw(follow_ups)
         await self._writer.dead_letter(letters)
         self._count(outcomes, letters)
         AGENT_BATCH_SECONDS.labels(self._agent).observe(time.perf_counter() - started)
         return outcomes
+
+    async def _derive(self, outcomes: list[WriteOutcome]) -> list[WriteOutcome]:
+        """Writes that follow from this batch's (an opportunity's contact roles)."""
+        if self._after_write is None or not outcomes:
+            return []
+        try:
+            return await self._after_write(outcomes)
+        except Exception:  # derived fields are recomputed by the next change; keep going
+            logger.exception("%s: a derived write failed", self._agent)
+            return []
 
     async def _write(self, drafts: list[ShardDraft]) -> list[WriteOutcome]:
         async for attempt in AsyncRetrying(

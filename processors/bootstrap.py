@@ -10,6 +10,7 @@ from processors.embedded_broker import recorded_broker_url
 from processors.exceptions import ConfigurationError
 from processors.settings import Settings
 from processors.startup import ensure_shard_types, wait_for
+from processors.tenants import TenantDirectory
 from shards.sqlite import SqliteShardStore
 from shards.store import ShardStore
 from streams.admin import BrokerAdmin
@@ -50,6 +51,7 @@ class Dependencies:
     store: ShardStore
     writer: StreamWriter
     admin: BrokerAdmin
+    tenants: TenantDirectory
     mappings: dict[str, ProviderMapping] = field(default_factory=shipped_mappings)
 
     @classmethod
@@ -61,6 +63,7 @@ class Dependencies:
             store=build_store(settings),
             writer=StreamWriter(topics),
             admin=BrokerAdmin(broker_url),
+            tenants=TenantDirectory.load(settings.TENANT_CONFIG),
         )
 
     async def start(self) -> None:

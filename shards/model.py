@@ -138,7 +138,8 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
     stored_at, incoming_at = existing.source.occurred_at, draft.source.occurred_at
     if stored_at is not None and incoming_at is not None and incoming_at < stored_at:
         return WriteOutcome(WriteKind.STALE, existing)
-    changed = _changed_fields(existing.structured_data, draft.structured_data)
+    structured = _keep_derived(existing.structured_data, draft.structured_data)
+    changed = _changed_fields(existing.structured_data, structured)
     same = (
         not changed
         and existing.unstructured_data == draft.unstructured_data
@@ -151,7 +152,7 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
         update={
             "shard_type": draft.shard_type,
             "schema_version": draft.schema_version,
-            "structured_data": draft.structured_data,
+            "structured_data": structured,
             "unstructured_data": draft.unstructured_data,
             "source": draft.source,
             "updated_at": now,
@@ -159,6 +160,17 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
         }
     )
     return WriteOutcome(WriteKind.UPDATED, shard, changed)
+
+
+#: Fields another record maintains on a shard (Salesforce OpportunityContactRole and
+#: Dynamics connections → an opportunity's `contactRoles`): a draft without them keeps
+#: the stored value; a draft that carries them (a HubSpot deal's associations) wins.
+DERIVED_FIELDS = frozenset({"contactRoles"})
+
+
+def _keep_derived(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: old[k] for k in DERIVED_FIELDS if k in old and k not in new}
+    return {**new, **kept} if kept else new
 
 
 def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from faust.types import TopicT
 
 from processors.metrics import DEAD_LETTERS
 from streams.dead_letters import DeadLetter
-from streams.models import LinkEvent, RecalculateRequest, ShardEvent
+from streams.models import LinkEvent, RawEvent, RecalculateRequest, ShardEvent
 from streams.topics import (
     DATA_TYPES,
     DLQ_TOPIC,
@@ -77,6 +77,14 @@ class StreamWriter:
         for event in events:
             await self._topics.shard_events_topic.send(
                 key=event_key(event.tenant_id, event.shard_id).encode(), value=to_json(event)
+            )
+
+    async def send_raw(self, events: Iterable[RawEvent]) -> None:
+        """Put derived raw events on their data type's raw topic, keyed like the bridge."""
+        for event in events:
+            value = json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":"))
+            await self._topics.raw[event.data_type].send(
+                key=event_key(event.tenant_id, event.external_id).encode(), value=value.encode()
             )
 
     async def dead_letter(self, letters: Iterable[DeadLetter]) -> None:

@@ -68,3 +68,15 @@ def test_same_content_from_a_new_sync_is_unchanged() -> None:
     again = merge(first, draft("e2", T0.replace(day=3)))
     assert again.kind is WriteKind.UNCHANGED
     assert again.shard.version == 1
+
+
+def test_contact_roles_kept_by_an_update_without_them_and_replaced_by_one_with_them() -> None:
+    first = merge(None, draft("e1", T0)).shard
+    roles = [{"contactId": "c1", "role": "Decision Maker"}]
+    first = first.model_copy(
+        update={"structured_data": {**first.structured_data, "contactRoles": roles}}
+    )
+    later = merge(first, draft("e2", T0.replace(day=2), industry="Logistics")).shard
+    assert later.structured_data["contactRoles"] == roles
+    hubspot_like = merge(later, draft("e3", T0.replace(day=3), contactRoles=[])).shard
+    assert hubspot_like.structured_data["contactRoles"] == []

@@ -17,12 +17,16 @@ class RecordingWriter:
     def __init__(self) -> None:
         self.events = []
         self.letters = []
+        self.raw = []
 
     async def announce(self, events) -> None:
         self.events.extend(events)
 
     async def dead_letter(self, letters) -> None:
         self.letters.extend(letters)
+
+    async def send_raw(self, events) -> None:
+        self.raw.extend(events)
 
 
 def incoming(value: bytes, offset: int) -> IncomingEvent:

@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import pytest
+
+from processors.exceptions import ConfigurationError
+from processors.tenants import TenantConfig, TenantDirectory, is_no_reply
+
+CONFIG = """
+tenants:
+  t-northwind:
+    internalDomains: [Northwind-Sales.com]
+    excludedAddresses: [Founder.Private@gmail.com]
+    excludedDomains: [newsletters.example.com]
+    timeZone: America/Chicago
+    linking: {autoThreshold: 0.9, suggestThreshold: 0.6}
+    mappings: {}
+"""
+
+
+def test_file_is_read_and_addresses_classified(tmp_path: Path) -> None:
+    path = tmp_path / "tenants.yaml"
+    path.write_text(CONFIG)
+    tenants = TenantDirectory.load(path)
+    t = tenants.of("t-northwind")
+    assert t.is_internal("dan.ortiz@northwind-sales.com")
+    assert t.is_internal("ops@eu.northwind-sales.com")
+    assert not t.is_internal("priya@fabrikam-logistics.com")
+    assert not t.is_internal("x@notnorthwind-sales.com")
+    assert t.is_excluded("founder.private@gmail.com")
+    assert t.is_excluded("weekly@newsletters.example.com")
+    assert t.is_free_mail("someone@gmail.com")
+    assert str(t.zone) == "America/Chicago"
+    assert t.linking.auto_threshold == 0.9
+    assert tenants.of("someone-else") == TenantConfig()
+
+
+def test_json_is_read_too(tmp_path: Path) -> None:
+    path = tmp_path / "tenants.json"
+    path.write_text('{"tenants": {"t1": {"internalDomains": ["a.com"]}}}')
+    assert TenantDirectory.load(path).of("t1").is_internal("x@a.com")
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("timeZone: Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("linking: {autoThreshold: 0.4, suggestThreshold: 0.6}", "suggestThreshold"),
+        ("internalDomain: [x.com]", "internalDomain: Extra inputs are not permitted"),
+        ("linking: {autoThreshold: 2}", "linking.autoThreshold"),
+    ],
+)
+def test_bad_entries_name_file_tenant_and_problem(tmp_path: Path, entry: str, problem: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"tenants:\n  t-bad:\n    {entry}\n")
+    with pytest.raises(ConfigurationError) as caught:
+        TenantDirectory.load(path)
+    message = str(caught.value)
+    assert "bad.yaml" in message
+    assert "tenants.t-bad" in message
+    assert problem in message
+
+
+def test_unreadable_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="missing.yaml"):
+        TenantDirectory.load(tmp_path / "missing.yaml")
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigurationError, match="expected a mapping"):
+        TenantDirectory.load(path)
+
+
+@pytest.mark.parametrize(
+    ("address", "automated"),
+    [
+        ("no-reply@acme.com", True),
+        ("noreply@acme.com", True),
+        ("do-not-reply@acme.com", True),
+        ("mailer-daemon@acme.com", True),
+        ("billing-noreply@acme.com", True),
+        ("notifications@github.com", True),
+        ("priya.raman@acme.com", False),
+        ("norah@acme.com", False),
+    ],
+)
+def test_no_reply_senders(address: str, automated: bool) -> None:
+    assert is_no_reply(address) is automated
