@@ -18,10 +18,11 @@ __all__ = ["register"]
 
 def register(app: ProcessorsApp) -> str:
     """Define `process_crm_records` on `app`; its name."""
-    mappings, store = app.deps.mappings, app.deps.store
+    mappings, store, tenants = app.deps.mappings, app.deps.store, app.deps.tenants
 
     def to_draft(event: RawEvent) -> ShardDraft:
-        return map_crm_event(event, mappings)
+        own = tenants.crm_mappings(event.tenant_id, event.integration_id, mappings)
+        return map_crm_event(event, own)
 
     async def sync_roles(outcomes: list[WriteOutcome]) -> list[WriteOutcome]:
         opportunities = set()

@@ -1,19 +1,20 @@
-"""Throughput of the bridge and the CRM agent, each against a naive baseline, in one run.
+"""Throughput of the bridge and of each light agent, against a naive baseline, in one run.
 
-    .venv/bin/python benchmarks/throughput.py [--events N]
+    .venv/bin/python benchmarks/throughput.py [--events N] [--only bridge,crm,email,...]
 
 Bridge: N raw events waiting in RabbitMQ; time until every one is on the stream and
 acknowledged. Baseline: the same bridge with batches of one (write, wait, ack, next),
 which is what a per-message consumer does.
-CRM agent: N raw events waiting on `integration.raw.crm`; time until every shard is
-in the store. Baseline: the same worker with `AGENT_BATCH_SIZE=1` (one store
-transaction per event).
+Agents (crm, email, message, event): N raw events waiting on `integration.raw.<type>`;
+a `light` worker starts; time from its first shard until every shard is in the store.
+Baseline: the same worker with `AGENT_BATCH_SIZE=1`, every event written on its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -21,7 +22,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiormq
 from aiokafka import AIOKafkaProducer
@@ -41,8 +44,47 @@ RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672
 COMMAND = str(Path(sys.executable).parent / "integration-processors")
 
 
-def events(n: int, tenant: str) -> list[bytes]:
-    return [sf.line(sf.account(tenant, f"001{i:07d}")) for i in range(n)]
+def events(n: int, tenant: str, data_type: str = "crm") -> list[bytes]:
+    return [json.dumps(ENVELOPES[data_type](tenant, i)).encode() for i in range(n)]
+
+
+def _envelope(data_type: str, tenant: str, i: int, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "eventId": f"evt-{data_type}-{tenant}-{i}",
+        "eventType": "integration.data.raw",
+        "dataType": data_type,
+        "tenantId": tenant,
+        "integrationId": "int-generic-1",
+        "provider": "generic",
+        "externalId": f"{data_type}-{i:07d}",
+        "occurredAt": "2026-11-02T09:15:00Z",
+        "payload": payload,
+    }
+
+
+PRIYA = {"email": "priya.raman@fabrikam-logistics.com", "name": "Priya Raman"}
+DAN = {"email": "dan.ortiz@northwind-sales.com", "name": "Dan Ortiz"}
+ENVELOPES: dict[str, Callable[[str, int], dict[str, Any]]] = {
+    "crm": lambda t, i: sf.account(t, f"001{i:07d}"),
+    "email": lambda t, i: _envelope("email", t, i, {
+        "messageId": f"<m{i}@fabrikam-logistics.com>", "threadId": f"thr-{i % 500}",
+        "subject": "Re: Route Optimization Suite — revised pricing", "from": PRIYA,
+        "to": [DAN], "cc": [], "bcc": [], "sentAt": "2026-11-02T09:14:03Z",
+        "bodyText": "Dan, thanks for the revised quote.\n\nOn Mon, Dan wrote:\n> Hi Priya",
+        "attachments": [],
+    }),
+    "message": lambda t, i: _envelope("message", t, i, {
+        "messageId": f"m-{i}", "threadId": f"th-{i % 100}", "channelId": "C042",
+        "channelName": "fabrikam-deal", "sender": DAN, "mentions": [PRIYA],
+        "text": "@Priya the revised pricing is in the deck", "sentAt": "2026-11-02T09:20:00Z",
+    }),
+    "event": lambda t, i: _envelope("event", t, i, {
+        "eventId": f"ev-{i}", "title": "Fabrikam — pricing review",
+        "start": "2026-11-05T15:00:00Z", "end": "2026-11-05T15:45:00Z", "organizer": DAN,
+        "attendees": [{**p, "responseStatus": "accepted"} for p in (PRIYA, DAN)],
+        "meetingUrl": "https://meet.example.com/abc", "status": "confirmed",
+    }),
+}  # fmt: skip
 
 
 async def bridge_run(n: int, batch_size: int) -> float:
@@ -68,23 +110,25 @@ async def bridge_run(n: int, batch_size: int) -> float:
     return n / elapsed
 
 
-async def _fill_raw_topic(broker: EmbeddedBroker, lines: list[bytes], tenant: str) -> None:
+async def _fill_raw_topic(
+    broker: EmbeddedBroker, lines: list[bytes], tenant: str, data_type: str
+) -> None:
     async with BrokerAdmin(broker.url) as admin:
         await admin.ensure_topics(all_topics(), partitions=4)
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=10)
     await producer.start()
     try:
         for i, line in enumerate(lines):
-            await producer.send("integration.raw.crm", line, key=f"{tenant}:{i}".encode())
+            await producer.send(f"integration.raw.{data_type}", line, key=f"{tenant}:{i}".encode())
         await producer.flush()
     finally:
         await producer.stop()
 
 
-def agent_run(n: int, batch_size: int) -> float:
+def agent_run(data_type: str, n: int, batch_size: int) -> float:
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
-        asyncio.run(_fill_raw_topic(broker, events(n, tenant), tenant))
+        asyncio.run(_fill_raw_topic(broker, events(n, tenant, data_type), tenant, data_type))
         db = Path(tmp) / "data" / "shards.sqlite3"
         env = {
             **os.environ,
@@ -93,6 +137,7 @@ def agent_run(n: int, batch_size: int) -> float:
             "PORT": str(free_port()),
             "APP_ID": f"bench-{tenant}",
             "CONSUMER_TYPE": "light",
+            "TENANT_CONFIG": str(_tenant_file(Path(tmp), tenant)),
             "AGENT_BATCH_SIZE": str(batch_size),
             "LOG_LEVEL": "warning",
         }
@@ -109,6 +154,12 @@ def agent_run(n: int, batch_size: int) -> float:
             worker.wait(60)
 
 
+def _tenant_file(folder: Path, tenant: str) -> Path:
+    path = folder / "tenants.yaml"
+    path.write_text(f"tenants:\n  {tenant}:\n    internalDomains: [northwind-sales.com]\n")
+    return path
+
+
 def _count(db: Path) -> int:
     if not db.exists():
         return 0
@@ -122,17 +173,23 @@ def _count(db: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
-    n = parser.parse_args().events
-    naive_bridge = asyncio.run(bridge_run(n // 4, batch_size=1))
-    bridge = asyncio.run(bridge_run(n, batch_size=500))
-    naive_agent = agent_run(n // 4, batch_size=1)
-    agent = agent_run(n, batch_size=500)
-    print(f"bridge, batches of 500 : {bridge:8.0f} events/s  ({n} events)")
-    print(f"bridge, one at a time  : {naive_bridge:8.0f} events/s  ({n // 4} events)")
-    print(f"  ratio                : {bridge / naive_bridge:8.1f}x")
-    print(f"CRM agent, batch 500   : {agent:8.0f} shards/s  ({n} events)")
-    print(f"CRM agent, batch 1     : {naive_agent:8.0f} shards/s  ({n // 4} events)")
-    print(f"  ratio                : {agent / naive_agent:8.1f}x")
+    parser.add_argument("--only", default="bridge,crm,email,message,event")
+    args = parser.parse_args()
+    n, chosen = args.events, args.only.split(",")
+    rows = []
+    if "bridge" in chosen:
+        naive = asyncio.run(bridge_run(n // 4, batch_size=1))
+        fast = asyncio.run(bridge_run(n, batch_size=500))
+        rows.append(("bridge (RabbitMQ → stream)", fast, naive))
+    for data_type in ("crm", "email", "message", "event"):
+        if data_type in chosen:
+            naive = agent_run(data_type, n // 4, batch_size=1)
+            fast = agent_run(data_type, n, batch_size=500)
+            rows.append((f"{data_type} agent (stream → shards)", fast, naive))
+    print(f"{'part':32} {'batched/s':>10} {'one-by-one/s':>13} {'ratio':>7}")
+    for name, fast, naive in rows:
+        print(f"{name:32} {fast:10.0f} {naive:13.0f} {fast / naive:6.1f}x")
+    print(f"({n} events batched, {n // 4} one by one, per part)")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
-from bridge.routing import Routed, route
-from bridge.topology import declare
+from bridge.routing import Routed, oversize_letter, route
+from bridge.topology import DEAD_LETTER_QUEUE, declare
 from processors.metrics import BRIDGE_BATCH_SECONDS, BRIDGE_MESSAGES, DEAD_LETTERS
 from processors.settings import Settings
 from streams.admin import BrokerAdmin, bootstrap_servers
@@ -73,6 +73,7 @@ class Bridge:
             acks="all",
             linger_ms=5,
             max_batch_size=256 * 1024,
+            max_request_size=self._settings.BRIDGE_MAX_MESSAGE_BYTES + 64 * 1024,
             request_timeout_ms=30_000,
         )
         await self._producer.start()
@@ -160,7 +161,14 @@ class Bridge:
             BRIDGE_BATCH_SECONDS.observe(time.monotonic() - started)
 
     async def _forward(self, batch: Sequence[aiormq.abc.DeliveredMessage]) -> None:
-        routed = [route(m.routing_key or "", m.body) for m in batch]
+        limit = self._settings.BRIDGE_MAX_MESSAGE_BYTES
+        oversize = [m for m in batch if len(m.body) > limit]
+        routed = [
+            route(m.routing_key or "", m.body)
+            if len(m.body) <= limit
+            else oversize_letter(m.routing_key or "", m.body, limit, DEAD_LETTER_QUEUE)
+            for m in batch
+        ]
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type((KafkaError, OSError)),
             wait=wait_exponential(multiplier=0.2, max=10),
@@ -175,6 +183,8 @@ class Bridge:
                     )
                 await self._write(routed)
         assert self._channel is not None  # started before the sender
+        for message in oversize:  # its bytes stay in RabbitMQ's dead-letter queue
+            await self._channel.basic_nack(message.delivery_tag or 0, requeue=False)
         await self._channel.basic_ack(batch[-1].delivery_tag or 0, multiple=True)
         for item in routed:
             if isinstance(item, Routed):

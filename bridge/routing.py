@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from streams.dead_letters import DeadLetter
 from streams.models import RawEvent
 from streams.topics import DATA_TYPES, RAW_PREFIX, event_key, raw_topic
 
-__all__ = ["Routed", "describe_validation_error", "route"]
+__all__ = ["Routed", "describe_validation_error", "oversize_letter", "route"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +87,19 @@ def _key_of(decoded: object) -> bytes | None:
     if isinstance(tenant, str) and isinstance(external, str):
         return event_key(tenant, external).encode()
     return None
+
+
+def oversize_letter(routing_key: str, body: bytes, limit: int, parked_in: str) -> DeadLetter:
+    """A stand-in dead letter for a message too large for the stream.
+
+    The stream gets a small JSON record that says what happened and where the bytes
+    are: the bridge rejects the message to RabbitMQ's dead-letter exchange, whose queue
+    `parked_in` keeps it.
+    """
+    error = BadEventError(
+        f"message of {len(body)} bytes exceeds BRIDGE_MAX_MESSAGE_BYTES ({limit}); "
+        f"kept in RabbitMQ queue {parked_in}"
+    )
+    stub = json.dumps({"size": len(body), "routingKey": routing_key, "parkedIn": parked_in})
+    letter = DeadLetter.of(stub.encode(), None, error, "bridge", routingKey=routing_key)
+    return dataclasses.replace(letter, error_type="MessageTooLarge")

@@ -1,14 +1,28 @@
-"""Field mappings as data, and how a CRM record becomes a shard draft through one."""
+"""Field mappings as data, and how a CRM record becomes a shard draft through one.
+
+A source is a path into the provider's record (the syntax is `parse_path`'s); a field
+with several sources hands the transform a list, or with `coalesce: true` the first
+value that is not blank. A record that maps to `deleted: true` (a tombstone) need not
+carry its required fields.
+"""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mappings.transforms import TRANSFORMS, TransformContext, apply_transform
 from processors.exceptions import ConfigurationError, MappingError
@@ -22,9 +36,17 @@ __all__ = [
     "FieldMapping",
     "ProviderMapping",
     "load_mapping_file",
+    "lookup",
     "map_crm_event",
+    "parse_path",
     "shipped_mappings",
 ]
+
+#: One step of a path: a key (or list index) and whether to collect across a list.
+PathStep = tuple[str, bool]
+
+_INDEX: Final = re.compile(r"^-?\d+$")
+_BLANK: Final[tuple[Any, ...]] = (None, "", [])
 
 
 class _Strict(BaseModel):
@@ -40,6 +62,21 @@ class FieldMapping(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     required: bool = False
     default: Any = None
+    coalesce: bool = False
+
+    @field_validator("source")
+    @classmethod
+    def _valid_paths(cls, source: str | list[str]) -> str | list[str]:
+        for path in source if isinstance(source, list) else [source]:
+            parse_path(path)
+        return source
+
+    @model_validator(mode="after")
+    def _coalesce_needs_sources(self) -> FieldMapping:
+        if self.coalesce and not isinstance(self.source, list):
+            message = "coalesce needs a list of sources"
+            raise ValueError(message)
+        return self
 
     @field_validator("transform")
     @classmethod
@@ -56,6 +93,13 @@ class EntityMapping(_Strict):
     shard_type: str = Field(alias="shardType")
     fields: list[FieldMapping]
     text: list[str] = Field(default_factory=list)
+
+    @field_validator("text")
+    @classmethod
+    def _valid_text_paths(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            parse_path(path)
+        return paths
 
     @field_validator("shard_type")
     @classmethod
@@ -123,7 +167,8 @@ def map_crm_event(event: RawEvent, mappings: dict[str, ProviderMapping]) -> Shar
         raise MappingError(message)
     structured = _map_fields(event, entity)
     validate_structured_data(entity.shard_type, structured)
-    text = "\n\n".join(str(event.payload[f]) for f in entity.text if event.payload.get(f))
+    texts = (lookup(event.payload, path) for path in entity.text)
+    text = "\n\n".join(str(t) for t in texts if t not in _BLANK)
     return ShardDraft(
         id=shard_id(event.tenant_id, event.provider, entity_type, event.external_id),
         tenant_id=event.tenant_id,
@@ -145,10 +190,14 @@ def map_crm_event(event: RawEvent, mappings: dict[str, ProviderMapping]) -> Shar
 
 def _map_fields(event: RawEvent, entity: EntityMapping) -> dict[str, Any]:
     structured: dict[str, Any] = {}
+    missing: list[FieldMapping] = []
     for field in entity.fields:
         sources = field.source if isinstance(field.source, list) else [field.source]
-        values = [_lookup(event.payload, s) for s in sources]
-        value = values if isinstance(field.source, list) else values[0]
+        values = [lookup(event.payload, s) for s in sources]
+        if field.coalesce:
+            value = next((v for v in values if v not in _BLANK), None)
+        else:
+            value = values if isinstance(field.source, list) else values[0]
         ctx = TransformContext(event.tenant_id, event.provider, field.options)
         try:
             result = apply_transform(field.transform, value, ctx)
@@ -158,18 +207,81 @@ def _map_fields(event: RawEvent, entity: EntityMapping) -> dict[str, Any]:
         if result is None:
             result = field.default
         if result is None and field.required:
-            message = f"required field {field.target} (from {field.source}) is missing"
-            raise MappingError(message)
+            missing.append(field)
         if result is not None:
             structured[field.target] = result
+    if missing and structured.get("deleted") is not True:
+        first = missing[0]
+        message = f"required field {first.target} (from {first.source}) is missing"
+        raise MappingError(message)
     return structured
 
 
-def _lookup(payload: dict[str, Any], path: str) -> Any:
-    """A dotted path into the record: `Owner.Email`, `properties.dealname`."""
-    value: Any = payload
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
+@cache
+def parse_path(path: str) -> tuple[PathStep, ...]:
+    """The steps of a source path; `ValueError` naming what is wrong with it.
+
+    - `properties.dealname`: keys separated by dots.
+    - `associations.companies.results.0.id`: a whole-number step indexes a list
+      (`-1` is the last element).
+    - `associations.contacts.results[].id`: `[]` after a key takes every element of that
+      list and follows the rest of the path in each, giving a list (None where an
+      element lacks it; a second `[]` flattens).
+    - `_ownerid_value@OData.Community.Display.V1.FormattedValue`, `@odata.etag`: from an
+      `@` to the end is an OData annotation, part of the last key (dots and all).
+    """
+    head, at, annotation = path.partition("@")
+    parts = head.split(".") if head else []
+    if at:
+        if parts and parts[-1]:
+            parts[-1] += f"@{annotation}"
+        else:
+            parts[-1:] = [f"@{annotation}"]
+    steps: list[PathStep] = []
+    for part in parts:
+        if "@" in part:  # an annotated key is taken whole
+            steps.append((part, False))
+            continue
+        each = part.endswith("[]")
+        key = part[:-2] if each else part
+        if not key or "[" in key or "]" in key:
+            message = f"bad source path {path!r}: step {part!r}"
+            raise ValueError(message)
+        steps.append((key, each))
+    if not steps:
+        message = f"bad source path {path!r}: empty"
+        raise ValueError(message)
+    return tuple(steps)
+
+
+def lookup(payload: dict[str, Any], path: str) -> Any:
+    """The value at a source path in a record (see `parse_path`); None when absent."""
+    return _walk(payload, parse_path(path))
+
+
+def _walk(value: Any, steps: tuple[PathStep, ...]) -> Any:
+    for i, (key, each) in enumerate(steps):
+        value = _step(value, key)
+        if each:
+            if not isinstance(value, list):
+                return None
+            rest = steps[i + 1 :]
+            nested = any(e for _, e in rest)
+            collected: list[Any] = []
+            for item in value:
+                found = _walk(item, rest)
+                if nested and isinstance(found, list):
+                    collected.extend(found)
+                else:
+                    collected.append(found)
+            return collected
     return value
+
+
+def _step(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        return value.get(key)
+    if isinstance(value, list) and _INDEX.match(key):
+        index = int(key)
+        return value[index] if -len(value) <= index < len(value) else None
+    return None

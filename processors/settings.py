@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     BRIDGE_PREFETCH: int = Field(default=2000, ge=1)
     BRIDGE_BATCH_SIZE: int = Field(default=500, ge=1)
     BRIDGE_BATCH_WINDOW: float = Field(default=0.05, gt=0)
+    BRIDGE_MAX_MESSAGE_BYTES: int = Field(default=16 * 1024 * 1024, ge=1024)
     BRIDGE_STOP_TIMEOUT: float = Field(default=10.0, gt=0)
     BRIDGE_QUEUE_PREFIX: str = "integration-processors"
     BRIDGE_METRICS_PORT: int | None = None

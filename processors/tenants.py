@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mappings.crm import ProviderMapping
+from mappings.overrides import Overrides, effective_mappings, parse_overrides
+from processors.addresses import FREE_MAIL_DOMAINS, domain_of, is_no_reply
 from processors.exceptions import ConfigurationError
 
 __all__ = [
@@ -23,35 +25,6 @@ __all__ = [
     "domain_of",
     "is_no_reply",
 ]
-
-#: Well-known free-mail providers: never a customer's domain, never linked by domain.
-FREE_MAIL_DOMAINS: Final = frozenset(
-    {
-        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk",
-        "live.com", "msn.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "aol.com",
-        "icloud.com", "me.com", "mac.com", "proton.me", "protonmail.com", "pm.me",
-        "gmx.com", "gmx.de", "gmx.net", "web.de", "mail.com", "zoho.com", "yandex.com",
-        "yandex.ru", "mail.ru", "qq.com", "163.com", "126.com", "fastmail.com",
-        "hey.com", "tutanota.com", "orange.fr", "free.fr", "laposte.net", "t-online.de",
-        "libero.it", "comcast.net", "verizon.net", "att.net", "btinternet.com",
-    }
-)  # fmt: skip
-
-_NO_REPLY: Final = re.compile(
-    r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|mailer[-_.]daemon|postmaster|"
-    r"bounce[s]?|notifications?|noreply[-_.].*|.*[-_.]noreply)@",
-    re.IGNORECASE,
-)
-
-
-def domain_of(address: str) -> str:
-    """The lower-cased domain of an email address ('' when there is none)."""
-    return address.rpartition("@")[2].strip().lower().rstrip(".")
-
-
-def is_no_reply(address: str) -> bool:
-    """True for automated senders: no-reply, mailer-daemon, notifications ..."""
-    return bool(_NO_REPLY.match(address.strip()))
 
 
 class _Config(BaseModel):
@@ -125,13 +98,31 @@ class TenantConfig(_Config):
 class TenantDirectory:
     """All tenants' configurations; a tenant not in the file gets the defaults."""
 
-    def __init__(self, tenants: Mapping[str, TenantConfig] | None = None) -> None:
+    def __init__(
+        self,
+        tenants: Mapping[str, TenantConfig] | None = None,
+        overrides: Mapping[str, Overrides] | None = None,
+    ) -> None:
         self._tenants = dict(tenants or {})
+        self._overrides = dict(overrides or {})
         self._default = TenantConfig()
+        self._mappings: dict[tuple[str, str], dict[str, ProviderMapping]] = {}
 
     def of(self, tenant_id: str) -> TenantConfig:
         """The configuration of one tenant."""
         return self._tenants.get(tenant_id, self._default)
+
+    def crm_mappings(
+        self, tenant_id: str, integration_id: str, shipped: dict[str, ProviderMapping]
+    ) -> dict[str, ProviderMapping]:
+        """The CRM mappings of one tenant's integration: shipped, with its overrides."""
+        overrides = self._overrides.get(tenant_id)
+        if overrides is None:
+            return shipped
+        key = (tenant_id, integration_id)
+        if key not in self._mappings:
+            self._mappings[key] = effective_mappings(shipped, overrides, integration_id)
+        return self._mappings[key]
 
     @classmethod
     def load(cls, path: Path | None) -> TenantDirectory:
@@ -151,7 +142,7 @@ class TenantDirectory:
         if not isinstance(raw, dict) or not isinstance(raw.get("tenants", {}), dict):
             message = f"tenant configuration {path}: expected a mapping with a 'tenants' mapping"
             raise ConfigurationError(message)
-        tenants = {}
+        tenants, overrides = {}, {}
         for tenant_id, entry in (raw.get("tenants") or {}).items():
             try:
                 tenants[str(tenant_id)] = TenantConfig.model_validate(entry or {})
@@ -162,4 +153,8 @@ class TenantDirectory:
                 )
                 message = f"tenant configuration {path}: tenants.{tenant_id}: {problems}"
                 raise ConfigurationError(message) from e
-        return cls(tenants)
+            if tenants[str(tenant_id)].mappings:
+                overrides[str(tenant_id)] = parse_overrides(
+                    tenants[str(tenant_id)].mappings, f"{path}: tenants.{tenant_id}.mappings"
+                )
+        return cls(tenants, overrides)

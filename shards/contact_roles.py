@@ -25,6 +25,8 @@ async def sync_contact_roles(
 ) -> WriteOutcome | None:
     """Write the opportunity's roles when they differ; the update, or None (no change)."""
     roles = await _roles_of(store, tenant_id, opportunity_id)
+    if roles is None:
+        return None  # no role records (HubSpot carries its contacts on the deal itself)
     for _ in range(attempts):
         opportunity = await store.get(tenant_id, opportunity_id)
         if opportunity is None or opportunity.etag is None:
@@ -47,8 +49,12 @@ async def sync_contact_roles(
     raise ConcurrencyError(message)
 
 
-async def _roles_of(store: ShardStore, tenant_id: str, opportunity_id: str) -> list[dict[str, Any]]:
+async def _roles_of(
+    store: ShardStore, tenant_id: str, opportunity_id: str
+) -> list[dict[str, Any]] | None:
+    """The live roles of an opportunity; None when it has no role records at all."""
     roles: list[dict[str, Any]] = []
+    found = False
     continuation = None
     while True:
         page = await store.query(
@@ -59,6 +65,7 @@ async def _roles_of(store: ShardStore, tenant_id: str, opportunity_id: str) -> l
             continuation=continuation,
         )
         for shard in page.items:
+            found = True
             data = shard.structured_data
             if data.get("deleted") or not data.get("contactId"):
                 continue
@@ -67,4 +74,6 @@ async def _roles_of(store: ShardStore, tenant_id: str, opportunity_id: str) -> l
             roles.append(entry)
         continuation = page.continuation
         if continuation is None:
+            if not found:
+                return None
             return sorted(roles, key=lambda r: (not r.get("isPrimary"), r["contactId"]))

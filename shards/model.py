@@ -140,9 +140,12 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
         return WriteOutcome(WriteKind.STALE, existing)
     structured = _keep_derived(existing.structured_data, draft.structured_data)
     changed = _changed_fields(existing.structured_data, structured)
+    unstructured = draft.unstructured_data or (
+        existing.unstructured_data if structured.get("deleted") is True else {}
+    )
     same = (
         not changed
-        and existing.unstructured_data == draft.unstructured_data
+        and existing.unstructured_data == unstructured
         and existing.shard_type == draft.shard_type
         and existing.schema_version == draft.schema_version
     )
@@ -153,7 +156,7 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
             "shard_type": draft.shard_type,
             "schema_version": draft.schema_version,
             "structured_data": structured,
-            "unstructured_data": draft.unstructured_data,
+            "unstructured_data": unstructured,
             "source": draft.source,
             "updated_at": now,
             "version": existing.version + 1,
@@ -169,6 +172,10 @@ DERIVED_FIELDS = frozenset({"contactRoles"})
 
 
 def _keep_derived(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    if new.get("deleted") is True or new.get("status") == "cancelled":
+        # A delete or cancellation often carries only the id (the rest null or empty):
+        # mark the shard, keep what was known about the record.
+        return {**old, **{k: v for k, v in new.items() if v not in (None, "", [], {})}}
     kept = {k: old[k] for k in DERIVED_FIELDS if k in old and k not in new}
     return {**new, **kept} if kept else new
 

@@ -31,6 +31,7 @@ SHARD_TYPES: Final = (
     "CalendarEvent",
     "Meeting",
     "Document",
+    "OpportunityContactRole",
 )
 
 

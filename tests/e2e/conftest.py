@@ -21,6 +21,13 @@ from tests.conftest import delete_queues
 
 COMMAND = str(Path(sys.executable).parent / "integration-processors")
 
+#: The tenants the fixtures use, with the internal domain of the samples.
+TENANT_CONFIG = """
+tenants:
+  t-northwind: {internalDomains: [northwind-sales.com], timeZone: America/Chicago}
+  t-demo: {internalDomains: [northwind-sales.com]}
+"""
+
 
 @dataclass
 class Pipeline:
@@ -106,6 +113,8 @@ def pipeline(tmp_path_factory, rabbitmq_url: str) -> Iterator[Pipeline]:
     run_id = uuid.uuid4().hex[:10]
     with EmbeddedBroker() as broker:
         port = free_port()
+        tenants = data_dir / "tenants.yaml"
+        tenants.write_text(TENANT_CONFIG)
         env = {
             **os.environ,
             "BROKER_URL": broker.url,
@@ -117,6 +126,7 @@ def pipeline(tmp_path_factory, rabbitmq_url: str) -> Iterator[Pipeline]:
             "CONSUMER_TYPE": "all",
             "JWT_SECRET": "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
             "LOG_LEVEL": "info",
+            "TENANT_CONFIG": str(tenants),
         }
         pipe = Pipeline(env=env, data_dir=data_dir, broker=broker, port=port, logs=logs)
         pipe.start("bridge", "bridge")

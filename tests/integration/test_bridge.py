@@ -116,3 +116,36 @@ async def test_nothing_is_acknowledged_while_the_broker_is_down(
             break
         await asyncio.sleep(0.1)
     assert await queue_depth(rabbitmq_url, f"{queue_prefix}.crm") == 5
+
+
+async def test_a_message_too_large_for_the_stream_is_parked_in_rabbitmq(
+    broker, rabbitmq_url, queue_prefix
+) -> None:
+    tenant = f"t-{queue_prefix}"
+    big = sf.account(tenant, f"001BIG{queue_prefix}")
+    big["payload"]["Description"] = "x" * 5000
+    small = sf.account(tenant, "001SMALL")
+    config = settings(rabbitmq_url, queue_prefix).model_copy(
+        update={"BRIDGE_MAX_MESSAGE_BYTES": 4096}
+    )
+    async with Bridge(config, broker.url):
+        async with RawEventPublisher(rabbitmq_url, queue_prefix=queue_prefix) as publisher:
+            await publisher.publish_events([sf.line(big), sf.line(small)])
+        raw = await consume_all(broker.bootstrap, "integration.raw.crm", expect=1)
+        dlq = await consume_all(broker.bootstrap, "integration.dlq", expect=1)
+    assert [json.loads(r.value)["externalId"] for r in raw] == ["001SMALL"]
+    (letter,) = dlq
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert headers["errorType"] == "MessageTooLarge"
+    assert "integration-processors.dead-letters" in headers["error"]
+    assert json.loads(letter.value)["size"] == len(sf.line(big))
+    connection = await aiormq.connect(rabbitmq_url)
+    channel = await connection.channel()
+    parked = []
+    while (got := await channel.basic_get("integration-processors.dead-letters")).body:
+        parked.append(got.body)
+        await channel.basic_ack(got.delivery.delivery_tag)
+        if got.body == sf.line(big):
+            break
+    await connection.close()
+    assert sf.line(big) in parked

@@ -1,6 +1,6 @@
 import pytest
 
-from mappings.crm import load_mapping_file, map_crm_event, shipped_mappings
+from mappings.crm import load_mapping_file, lookup, map_crm_event, parse_path, shipped_mappings
 from processors.exceptions import ConfigurationError, MappingError, ShardValidationError
 from shards.ids import shard_id
 from streams.models import RawEvent
@@ -89,3 +89,127 @@ def test_bad_mapping_file_names_file_entry_and_problem(tmp_path) -> None:
     assert "bad.yaml" in text
     assert "entities.Opportunity.fields.0.transform" in text
     assert "unknown transform 'money'" in text
+
+
+RECORD = {
+    "id": "18346521907",
+    "properties": {"dealname": "Fabrikam", "amount": "185000"},
+    "associations": {
+        "companies": {"results": [{"id": "9204117853", "type": "deal_to_company"}]},
+        "contacts": {
+            "results": [{"id": "51001", "type": "deal_to_contact"}, {"type": "deal_to_contact"}]
+        },
+    },
+    "OpportunityContactRoles": {
+        "records": [
+            {"ContactId": "003A", "Tags": {"records": [{"Name": "a"}, {"Name": "b"}]}},
+            {"ContactId": "003B", "Tags": {"records": [{"Name": "c"}]}},
+        ]
+    },
+    "_ownerid_value": "9e1b",
+    "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "systemuser",
+    "@odata.etag": 'W/"4391057"',
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("properties.dealname", "Fabrikam"),
+        ("properties.missing", None),
+        ("properties.dealname.deeper", None),
+        ("associations.companies.results.0.id", "9204117853"),
+        ("associations.contacts.results.-1.type", "deal_to_contact"),
+        ("associations.companies.results.5.id", None),
+        ("associations.contacts.results[].id", ["51001", None]),
+        ("associations.deals.results[].id", None),
+        ("OpportunityContactRoles.records[].Tags.records[].Name", ["a", "b", "c"]),
+        ("_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname", "systemuser"),
+        ("@odata.etag", 'W/"4391057"'),
+    ],
+)
+def test_source_paths(path: str, expected: object) -> None:
+    assert lookup(RECORD, path) == expected
+
+
+@pytest.mark.parametrize("path", ["a..b", "a[]b", "[].id", "a.b[", "", "a.b."])
+def test_bad_source_paths_are_refused(path: str) -> None:
+    with pytest.raises(ValueError, match="bad source path"):
+        parse_path(path)
+
+
+def test_annotated_key_keeps_its_dots() -> None:
+    assert parse_path("a.b@OData.Community.Display.V1.FormattedValue") == (
+        ("a", False),
+        ("b@OData.Community.Display.V1.FormattedValue", False),
+    )
+    assert parse_path("results[].id") == (("results", True), ("id", False))
+
+
+def test_bad_source_path_in_a_mapping_file_names_the_entry() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_mapping_file(
+            "paths.yaml",
+            "provider: hubspot\nentities:\n  deals:\n    shardType: Opportunity\n"
+            "    fields:\n      - {source: properties..x, target: name}\n",
+        )
+    assert "entities.deals.fields.0.source" in str(caught.value)
+    assert "bad source path 'properties..x'" in str(caught.value)
+
+
+def test_coalesce_takes_the_first_value_that_is_not_blank() -> None:
+    mapping = load_mapping_file(
+        "coalesce.yaml",
+        "provider: salesforce\nentities:\n  Contact:\n    shardType: Contact\n    fields:\n"
+        "      - {source: [Phone, MobilePhone, HomePhone], target: phone, coalesce: true,\n"
+        "         transform: string}\n",
+    )
+    envelope = sf.contact("t1")
+    envelope["payload"].update({"Phone": "", "MobilePhone": None, "HomePhone": "+1 555 0199"})
+    d = map_crm_event(RawEvent.model_validate(envelope), {"salesforce": mapping})
+    assert d.structured_data == {"phone": "+1 555 0199"}
+
+
+def test_coalesce_needs_several_sources() -> None:
+    with pytest.raises(ConfigurationError, match="coalesce needs a list of sources"):
+        load_mapping_file(
+            "coalesce.yaml",
+            "provider: salesforce\nentities:\n  Contact:\n    shardType: Contact\n"
+            "    fields:\n      - {source: Phone, target: phone, coalesce: true}\n",
+        )
+
+
+def test_a_deleted_record_need_not_carry_its_required_fields() -> None:
+    envelope = sf.envelope("t1", "Opportunity", sf.OPPORTUNITY_ID, {"IsDeleted": True})
+    d = draft(envelope)
+    assert d.id == draft(sf.opportunity("t1")).id
+    assert d.structured_data == {"deleted": True}
+    envelope["payload"]["IsDeleted"] = False
+    with pytest.raises(MappingError, match="required field name"):
+        draft(envelope)
+
+
+def test_text_paths_reach_into_nested_records() -> None:
+    mapping = load_mapping_file(
+        "text.yaml",
+        "provider: salesforce\nentities:\n  Opportunity:\n    shardType: Opportunity\n"
+        "    fields:\n      - {source: Name, target: name}\n"
+        "    text: [Description, Notes.latest.Body]\n",
+    )
+    envelope = sf.opportunity("t1")
+    envelope["payload"].update({"Description": "First.", "Notes": {"latest": {"Body": "Second."}}})
+    d = map_crm_event(RawEvent.model_validate(envelope), {"salesforce": mapping})
+    assert d.unstructured_data == {"text": "First.\n\nSecond."}
+
+
+def test_every_shipped_provider_is_loaded() -> None:
+    shipped = shipped_mappings()
+    assert sorted(shipped) == ["dynamics", "hubspot", "salesforce"]
+    assert sorted(shipped["hubspot"].entities) == ["companies", "contacts", "deals", "owners"]
+    assert sorted(shipped["dynamics"].entities) == [
+        "account",
+        "connection",
+        "contact",
+        "opportunity",
+        "systemuser",
+    ]

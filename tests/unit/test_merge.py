@@ -80,3 +80,20 @@ def test_contact_roles_kept_by_an_update_without_them_and_replaced_by_one_with_t
     assert later.structured_data["contactRoles"] == roles
     hubspot_like = merge(later, draft("e3", T0.replace(day=3), contactRoles=[])).shard
     assert hubspot_like.structured_data["contactRoles"] == []
+
+
+def test_a_bare_delete_or_cancellation_marks_the_shard_and_keeps_what_was_known() -> None:
+    first = merge(None, draft("e1", T0, industry="Logistics")).shard
+    tombstone = ShardDraft(
+        id="s1", tenant_id="t1", shard_type="Account", schema_version=1,
+        structured_data={"deleted": True}, unstructured_data={},
+        source=draft("e3", T0.replace(day=3)).source,
+    )  # fmt: skip
+    gone = merge(first, tombstone)
+    assert gone.kind is WriteKind.UPDATED
+    assert gone.shard.structured_data == {
+        "name": "Fabrikam",
+        "industry": "Logistics",
+        "deleted": True,
+    }
+    assert gone.changed_fields == ("deleted",)

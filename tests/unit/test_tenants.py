@@ -61,7 +61,7 @@ def test_bad_entries_name_file_tenant_and_problem(tmp_path: Path, entry: str, pr
 
 
 def test_unreadable_file_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="missing.yaml"):
+    with pytest.raises(ConfigurationError, match=r"missing\.yaml"):
         TenantDirectory.load(tmp_path / "missing.yaml")
     path = tmp_path / "list.yaml"
     path.write_text("- a\n- b\n")
@@ -84,3 +84,38 @@ def test_unreadable_file_is_a_configuration_error(tmp_path: Path) -> None:
 )
 def test_no_reply_senders(address: str, automated: bool) -> None:
     assert is_no_reply(address) is automated
+
+
+def test_mapping_overrides_apply_per_tenant_and_integration(tmp_path: Path) -> None:
+    from mappings.crm import map_crm_event, shipped_mappings
+    from streams.models import RawEvent
+    from tests.fixtures import salesforce as sf
+
+    path = tmp_path / "tenants.yaml"
+    path.write_text(
+        "tenants:\n  t1:\n    mappings:\n      int-salesforce-1:\n        provider: salesforce\n"
+        "        entities:\n          Opportunity:\n            fields:\n"
+        "              - {source: NextStep, target: nextStep, transform: string}\n"
+    )
+    tenants = TenantDirectory.load(path)
+    event = sf.opportunity("t1")
+    event["payload"]["NextStep"] = "Send the MSA"
+    raw = RawEvent.model_validate(event)
+    own = tenants.crm_mappings("t1", "int-salesforce-1", shipped_mappings())
+    assert map_crm_event(raw, own).structured_data["nextStep"] == "Send the MSA"
+    other = tenants.crm_mappings("t2", "int-salesforce-1", shipped_mappings())
+    assert "nextStep" not in map_crm_event(raw, other).structured_data
+
+
+def test_bad_mapping_override_is_refused_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "tenants.yaml"
+    path.write_text(
+        "tenants:\n  t1:\n    mappings:\n      int-1:\n        provider: salesforce\n"
+        "        entities:\n          Opportunity:\n            fields:\n"
+        "              - {source: Amount, target: amount, transform: money}\n"
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        TenantDirectory.load(path)
+    assert "tenants.yaml" in str(caught.value)
+    assert "tenants.t1.mappings" in str(caught.value)
+    assert "unknown transform 'money'" in str(caught.value)
