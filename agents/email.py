@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from normalisers.email import attachment_events, normalise_email
-
 from agents.consume import define_shard_agent
+from normalisers.email import attachment_events, normalise_email
 from shards.model import ShardDraft
 from streams.models import RawEvent
 
