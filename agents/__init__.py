@@ -15,13 +15,14 @@ __all__ = ["register_agents"]
 
 def register_agents(app: ProcessorsApp, role: ConsumerType) -> list[str]:
     """Define the agents of `role` on `app`; their names."""
-    from agents import crm, email, event, message  # each agent module needs the app first
+    from agents import crm, email, event, linking, message  # each needs the app first
 
     light: list[Callable[[ProcessorsApp], str]] = [
         crm.register,
         email.register,
         message.register,
         event.register,
+        linking.register,
     ]
     heavy: list[Callable[[ProcessorsApp], str]] = []  # documents and meetings: issue 3
     chosen = {

@@ -12,15 +12,17 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from processors.exceptions import ConcurrencyError, ShardTypeMissingError, StoreError
+from shards.keys import index_keys
 from shards.model import Shard, ShardDraft, WriteOutcome, merge
 from shards.store import FIELD_PATH, Page, decode_cursor, encode_cursor
+from shards.suggestions import Decision, SuggestedLink
 from shards.types import ShardTypeDefinition
 
 __all__ = ["SqliteShardStore"]
@@ -37,6 +39,27 @@ CREATE TABLE IF NOT EXISTS shards (
     PRIMARY KEY (tenant_id, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS shards_by_type ON shards (tenant_id, shard_type, id);
+CREATE TABLE IF NOT EXISTS shard_keys (
+    tenant_id  TEXT NOT NULL,
+    shard_type TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    shard_id   TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, shard_type, key, value, shard_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS shard_keys_by_shard ON shard_keys (tenant_id, shard_id);
+CREATE TABLE IF NOT EXISTS suggested_links (
+    tenant_id       TEXT NOT NULL,
+    id              TEXT NOT NULL,
+    source_shard_id TEXT NOT NULL,
+    target_shard_id TEXT NOT NULL,
+    source_type     TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    doc             TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS suggested_by_source ON suggested_links (tenant_id, source_shard_id);
+CREATE INDEX IF NOT EXISTS suggested_by_status ON suggested_links (tenant_id, status, id);
 CREATE TABLE IF NOT EXISTS shard_types (
     id             TEXT PRIMARY KEY,
     schema_version INTEGER NOT NULL,
@@ -48,6 +71,12 @@ _UPSERT = (
     "INSERT INTO shards (tenant_id, id, shard_type, etag, doc) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (tenant_id, id) DO UPDATE SET "
     "shard_type = excluded.shard_type, etag = excluded.etag, doc = excluded.doc"
+)
+
+_FIND = (  # + "(?, ?, ...)": only placeholders are added
+    "SELECT s.doc, s.etag FROM shard_keys k JOIN shards s "
+    "ON s.tenant_id = k.tenant_id AND s.id = k.shard_id "
+    "WHERE k.tenant_id = ? AND k.shard_type = ? AND k.key = ? AND k.value IN "
 )
 
 
@@ -159,6 +188,160 @@ class SqliteShardStore:
         rows = await self._run(lambda: self._db().execute("SELECT id FROM shard_types").fetchall())
         return {r[0] for r in rows}
 
+    async def find(
+        self, tenant_id: str, shard_type: str, key: str, values: Iterable[str]
+    ) -> list[Shard]:
+        """Shards of a type whose look-up `key` has one of `values` (an index read)."""
+        wanted = sorted(set(values))
+        if not wanted:
+            return []
+
+        def read() -> list[Shard]:
+            found: dict[str, Shard] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                sql = _FIND + f"({','.join('?' * len(chunk))})"
+                rows = self._db().execute(sql, (tenant_id, shard_type, key, *chunk)).fetchall()
+                for doc, etag in rows:
+                    shard = _shard(doc, etag)
+                    found[shard.id] = shard
+            return list(found.values())
+
+        return await self._run(read)
+
+    async def put_suggestion(self, suggestion: SuggestedLink) -> bool:
+        """Store a suggestion; True when it is new. A decided one is never touched."""
+
+        def write() -> bool:
+            with self._write() as db:
+                row = db.execute(
+                    "SELECT status FROM suggested_links WHERE tenant_id = ? AND id = ?",
+                    (suggestion.tenant_id, suggestion.id),
+                ).fetchone()
+                if row is not None and row[0] != "pending_review":
+                    return False
+                db.execute(
+                    "INSERT INTO suggested_links (tenant_id, id, source_shard_id, "
+                    "target_shard_id, source_type, status, doc) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (tenant_id, id) DO UPDATE SET doc = excluded.doc",
+                    (
+                        suggestion.tenant_id,
+                        suggestion.id,
+                        suggestion.source_shard_id,
+                        suggestion.target_shard_id,
+                        suggestion.source_shard_type,
+                        suggestion.status,
+                        json.dumps(suggestion.to_doc()),
+                    ),
+                )
+                return row is None
+
+        return await self._run(write)
+
+    async def get_suggestion(self, tenant_id: str, suggestion_id: str) -> SuggestedLink | None:
+        """One suggestion of a tenant, or None."""
+        row = await self._run(
+            lambda: (
+                self._db()
+                .execute(
+                    "SELECT doc FROM suggested_links WHERE tenant_id = ? AND id = ?",
+                    (tenant_id, suggestion_id),
+                )
+                .fetchone()
+            )
+        )
+        return SuggestedLink.model_validate_json(row[0]) if row else None
+
+    async def list_suggestions(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        target_shard_id: str | None = None,
+        source_shard_type: str | None = None,
+        limit: int = 50,
+        continuation: str | None = None,
+    ) -> tuple[list[SuggestedLink], str | None]:
+        """A tenant's suggestions, filtered, one page; the cursor of the next page."""
+        clauses: list[str] = ["tenant_id = ?"]
+        params: list[Any] = [tenant_id]
+        for column, value in (
+            ("status", status),
+            ("target_shard_id", target_shard_id),
+            ("source_type", source_shard_type),
+        ):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if continuation:
+            clauses.append("id > ?")
+            params.append(decode_cursor(continuation))
+        sql = (
+            f"SELECT doc FROM suggested_links WHERE {' AND '.join(clauses)} "  # noqa: S608  # fixed clauses
+            "ORDER BY id LIMIT ?"
+        )
+        params.append(limit + 1)
+        rows = await self._run(lambda: self._db().execute(sql, params).fetchall())
+        items = [SuggestedLink.model_validate_json(r[0]) for r in rows[:limit]]
+        more = len(rows) > limit and items
+        return items, encode_cursor(items[-1].id) if more else None
+
+    async def decide_suggestion(
+        self,
+        tenant_id: str,
+        suggestion_id: str,
+        status: str,
+        *,
+        user_id: str,
+        reason: str | None,
+        at: datetime,
+    ) -> tuple[Decision, SuggestedLink] | None:
+        """Approve or reject: changed, unchanged (same decision again) or conflict; None: absent."""
+
+        def write() -> tuple[Decision, SuggestedLink] | None:
+            with self._write() as db:
+                row = db.execute(
+                    "SELECT doc FROM suggested_links WHERE tenant_id = ? AND id = ?",
+                    (tenant_id, suggestion_id),
+                ).fetchone()
+                if row is None:
+                    return None
+                current = SuggestedLink.model_validate_json(row[0])
+                if current.status == status:
+                    return "unchanged", current
+                if current.status != "pending_review":
+                    return "conflict", current
+                decided = current.model_copy(
+                    update={
+                        "status": status,
+                        "decided_at": at,
+                        "decided_by": user_id,
+                        "decision_reason": reason,
+                    }
+                )
+                db.execute(
+                    "UPDATE suggested_links SET status = ?, doc = ? WHERE tenant_id = ? AND id = ?",
+                    (status, json.dumps(decided.to_doc()), tenant_id, suggestion_id),
+                )
+                return "changed", decided
+
+        return await self._run(write)
+
+    async def decisions_for(self, tenant_id: str, source_shard_id: str) -> dict[str, str]:
+        """Target shard id → "approved" | "rejected" for one source's decided suggestions."""
+        rows = await self._run(
+            lambda: (
+                self._db()
+                .execute(
+                    "SELECT target_shard_id, status FROM suggested_links "
+                    "WHERE tenant_id = ? AND source_shard_id = ? AND status != 'pending_review'",
+                    (tenant_id, source_shard_id),
+                )
+                .fetchall()
+            )
+        )
+        return {target: status for target, status in rows}
+
     # --- on the store's thread -------------------------------------------------
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -226,6 +409,7 @@ class SqliteShardStore:
                     db.execute(
                         _UPSERT, (shard.tenant_id, shard.id, shard.shard_type, etag, _doc(shard))
                     )
+                    _index(db, shard)
                     outcome = WriteOutcome(outcome.kind, shard, outcome.changed_fields)
                 current[key] = outcome.shard
                 outcomes.append(outcome)
@@ -243,7 +427,19 @@ class SqliteShardStore:
             if cursor.rowcount != 1:
                 message = f"shard {shard.id} changed since it was read (etag {if_match})"
                 raise ConcurrencyError(message)
+            _index(db, stored)
         return stored
+
+
+def _index(db: sqlite3.Connection, shard: Shard) -> None:
+    db.execute(
+        "DELETE FROM shard_keys WHERE tenant_id = ? AND shard_id = ?", (shard.tenant_id, shard.id)
+    )
+    db.executemany(
+        "INSERT OR IGNORE INTO shard_keys (tenant_id, shard_type, key, value, shard_id) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(shard.tenant_id, shard.shard_type, k, v, shard.id) for k, v in index_keys(shard)],
+    )
 
 
 class _Transaction:

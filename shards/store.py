@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from shards.model import Shard, ShardDraft, WriteOutcome
+from shards.suggestions import Decision, SuggestedLink
 from shards.types import ShardTypeDefinition
 
 __all__ = ["FIELD_PATH", "Page", "ShardStore", "decode_cursor", "encode_cursor"]
@@ -62,6 +64,44 @@ class ShardStore(Protocol):
         continuation: str | None = None,
     ) -> Page:
         """A tenant's shards, optionally of one type and with fields equal to values."""
+
+    async def find(
+        self, tenant_id: str, shard_type: str, key: str, values: Iterable[str]
+    ) -> list[Shard]:
+        """Shards of a type whose look-up key (`shards.keys.index_keys`) has one of `values`."""
+
+    async def put_suggestion(self, suggestion: SuggestedLink) -> bool:
+        """Store a suggestion; True when new; a decided one is never changed."""
+
+    async def get_suggestion(self, tenant_id: str, suggestion_id: str) -> SuggestedLink | None:
+        """One suggestion of a tenant, or None."""
+
+    async def list_suggestions(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        target_shard_id: str | None = None,
+        source_shard_type: str | None = None,
+        limit: int = 50,
+        continuation: str | None = None,
+    ) -> tuple[list[SuggestedLink], str | None]:
+        """A tenant's suggestions, one page, and the cursor of the next."""
+
+    async def decide_suggestion(
+        self,
+        tenant_id: str,
+        suggestion_id: str,
+        status: str,
+        *,
+        user_id: str,
+        reason: str | None,
+        at: datetime,
+    ) -> tuple[Decision, SuggestedLink] | None:
+        """Record a person's decision atomically."""
+
+    async def decisions_for(self, tenant_id: str, source_shard_id: str) -> dict[str, str]:
+        """Target id → decided status for one source shard."""
 
     async def get_shard_type(self, type_id: str) -> ShardTypeDefinition | None:
         """A stored shard type, or None."""

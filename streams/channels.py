@@ -79,6 +79,13 @@ class StreamWriter:
                 key=event_key(event.tenant_id, event.shard_id).encode(), value=to_json(event)
             )
 
+    async def link_events(self, events: Iterable[LinkEvent]) -> None:
+        """Emit link decisions on `link.events`, keyed `<tenantId>:<shardId>` (the source)."""
+        for event in events:
+            await self._topics.link_events_topic.send(
+                key=event_key(event.tenant_id, event.shard_id).encode(), value=to_json(event)
+            )
+
     async def send_raw(self, events: Iterable[RawEvent]) -> None:
         """Put derived raw events on their data type's raw topic, keyed like the bridge."""
         for event in events:

@@ -10,7 +10,9 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processors.exceptions import ProcessorsError
+from web.approval import register_approval_page
 from web.auth import AuthError, Principal, authenticate
+from web.suggestions import register_suggestion_views
 
 if TYPE_CHECKING:
     from processors.app import ProcessorsApp
@@ -39,6 +41,9 @@ def register_views(app: ProcessorsApp) -> None:
             algorithms=[settings.JWT_ALGORITHM],
             leeway=settings.JWT_LEEWAY,
         )
+
+    register_suggestion_views(app, principal, error)
+    register_approval_page(app)
 
     @app.page("/health")
     class Health(View):

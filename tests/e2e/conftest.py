@@ -127,6 +127,7 @@ def pipeline(tmp_path_factory, rabbitmq_url: str) -> Iterator[Pipeline]:
             "JWT_SECRET": "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
             "LOG_LEVEL": "info",
             "TENANT_CONFIG": str(tenants),
+            "JWT_LEEWAY": "2",
         }
         pipe = Pipeline(env=env, data_dir=data_dir, broker=broker, port=port, logs=logs)
         pipe.start("bridge", "bridge")

@@ -5,7 +5,13 @@ import pytest
 from processors.app import create_app
 from processors.settings import Settings
 
-LIGHT = {"process_crm_records", "process_emails", "process_messages", "process_calendar_events"}
+LIGHT = {
+    "process_crm_records",
+    "process_emails",
+    "process_messages",
+    "process_calendar_events",
+    "link_activities",
+}
 
 
 @pytest.mark.parametrize(("role", "agents"), [("light", LIGHT), ("heavy", set()), ("all", LIGHT)])

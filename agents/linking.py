@@ -1,0 +1,64 @@
+"""The linking agent: `shard.events` → links, suggested links and `link.events`."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from faust.types import StreamT
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from linking.service import Linker
+from processors.exceptions import ConcurrencyError, StoreError
+from streams.dead_letters import DeadLetter
+from streams.models import ShardEvent
+
+if TYPE_CHECKING:
+    from processors.app import ProcessorsApp
+
+__all__ = ["register"]
+
+logger = logging.getLogger(__name__)
+
+
+def register(app: ProcessorsApp) -> str:
+    """Define `link_activities` on `app`; its name."""
+    settings, deps = app.settings, app.deps
+
+    @app.agent(app.contract_topics.shard_events_topic, name="link_activities")
+    async def link_activities(stream: StreamT[bytes]) -> None:
+        """Link communications to contacts, accounts and opportunities; re-link late arrivals."""
+        linker = Linker(deps.store, deps.tenants, deps.writer)
+        async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
+            settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW
+        ):
+            events, letters = [], []
+            for e in batch:
+                where = {
+                    "sourceTopic": e.message.topic,
+                    "sourcePartition": str(e.message.partition),
+                    "sourceOffset": str(e.message.offset),
+                }
+                try:
+                    events.append((e, ShardEvent.model_validate_json(e.value), where))
+                except ValidationError as exc:
+                    letters.append(DeadLetter.of(e.value, e.key, exc, "link", **where))
+            for e, event, where in events:
+                try:
+                    async for attempt in AsyncRetrying(
+                        retry=retry_if_exception_type((StoreError, ConcurrencyError)),
+                        stop=stop_after_attempt(settings.AGENT_RETRIES),
+                        wait=wait_exponential(multiplier=0.2, max=settings.AGENT_RETRY_MAX_DELAY),
+                        reraise=True,
+                    ):
+                        with attempt:
+                            await linker.process([event])
+                except Exception as exc:  # never let one event stop the agent
+                    logger.exception(
+                        "linking failed for %s of tenant %s", event.shard_id, event.tenant_id
+                    )
+                    letters.append(DeadLetter.of(e.value, e.key, exc, "link", **where))
+            await deps.writer.dead_letter(letters)
+
+    return str(link_activities.name)
