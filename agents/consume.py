@@ -22,10 +22,12 @@ def define_shard_agent(
     *,
     name: str,
     data_type: str,
-    to_draft: Callable[[RawEvent], ShardDraft],
+    to_draft: Callable[[RawEvent], ShardDraft | Awaitable[ShardDraft]],
     follow_ups: Callable[[RawEvent, ShardDraft], list[RawEvent]] | None = None,
     after_write: Callable[[list[WriteOutcome]], Awaitable[list[WriteOutcome]]] | None = None,
     doc: str,
+    concurrency: int = 1,
+    stage: str = "map",
 ) -> str:
     """Define agent `name` on `integration.raw.<data_type>`; its name."""
     settings = app.settings
@@ -42,6 +44,8 @@ def define_shard_agent(
             writer=deps.writer,
             retries=settings.AGENT_RETRIES,
             retry_max_delay=settings.AGENT_RETRY_MAX_DELAY,
+            concurrency=concurrency,
+            stage=stage,
         )
         async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
             settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW

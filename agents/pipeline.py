@@ -9,6 +9,8 @@ no exception leaves the agent (Faust would ack the event and lose it).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -89,13 +91,15 @@ class ShardPipeline:
         *,
         agent: str,
         data_type: str,
-        to_draft: Callable[[RawEvent], ShardDraft],
+        to_draft: Callable[[RawEvent], ShardDraft | Awaitable[ShardDraft]],
         follow_ups: Callable[[RawEvent, ShardDraft], list[RawEvent]] | None = None,
         after_write: Callable[[list[WriteOutcome]], Awaitable[list[WriteOutcome]]] | None = None,
         store: ShardStore,
         writer: StreamWriter,
         retries: int,
         retry_max_delay: float,
+        concurrency: int = 1,
+        stage: str = "map",
     ) -> None:
         self._agent = agent
         self._data_type = data_type
@@ -106,6 +110,8 @@ class ShardPipeline:
         self._writer = writer
         self._retries = retries
         self._retry_max_delay = retry_max_delay
+        self._slots = asyncio.Semaphore(concurrency)
+        self._stage = stage
 
     async def process(self, batch: Sequence[IncomingEvent]) -> list[WriteOutcome]:
         """Process one batch; never raises except on cancellation."""
@@ -113,26 +119,19 @@ class ShardPipeline:
         drafts: list[tuple[IncomingEvent, ShardDraft]] = []
         events: dict[int, RawEvent] = {}
         letters: list[DeadLetter] = []
+        parsed: list[tuple[IncomingEvent, RawEvent]] = []
         for incoming in batch:
             try:
-                event = parse_raw_event(incoming.value, self._data_type)
+                parsed.append((incoming, parse_raw_event(incoming.value, self._data_type)))
             except BadEventError as e:
                 letters.append(self._letter(incoming, e, "validate"))
-                continue
-            try:
-                drafts.append((incoming, self._to_draft(event)))
+        results = await asyncio.gather(*(self._draft(i, e) for i, e in parsed))
+        for (incoming, event), result in zip(parsed, results, strict=True):
+            if isinstance(result, DeadLetter):
+                letters.append(result)
+            else:
+                drafts.append((incoming, result))
                 events[len(drafts) - 1] = event
-            except BadEventError as e:
-                letters.append(self._letter(incoming, e, "map"))
-            except Exception as e:  # a bug in mapping code must not stop the agent
-                logger.exception(
-                    "%s failed on event %s of tenant %s at %s",
-                    self._agent,
-                    event.event_id,
-                    event.tenant_id,
-                    incoming.where(),
-                )
-                letters.append(self._letter(incoming, e, "map"))
         outcomes: list[WriteOutcome] = []
         if drafts:
             try:
@@ -160,6 +159,24 @@ class ShardPipeline:
         self._count(outcomes, letters)
         AGENT_BATCH_SECONDS.labels(self._agent).observe(time.perf_counter() - started)
         return outcomes
+
+    async def _draft(self, incoming: IncomingEvent, event: RawEvent) -> ShardDraft | DeadLetter:
+        """The event's draft (heavy work awaited, at most `concurrency` at once) or its letter."""
+        try:
+            async with self._slots:
+                draft = self._to_draft(event)
+                return await draft if inspect.isawaitable(draft) else draft
+        except BadEventError as e:
+            return self._letter(incoming, e, self._stage)
+        except Exception as e:  # a bug in normalising code must not stop the agent
+            logger.exception(
+                "%s failed on event %s of tenant %s at %s",
+                self._agent,
+                event.event_id,
+                event.tenant_id,
+                incoming.where(),
+            )
+            return self._letter(incoming, e, self._stage)
 
     async def _derive(self, outcomes: list[WriteOutcome]) -> list[WriteOutcome]:
         """Writes that follow from this batch's (an opportunity's contact roles)."""

@@ -69,13 +69,14 @@ async def test_bad_events_are_dead_lettered_and_the_rest_written(store) -> None:
     ]
     outcomes = await pipeline(store, writer).process(batch)
     assert [o.kind.value for o in outcomes] == ["created"]
-    assert [(letter.stage, letter.source["sourceOffset"]) for letter in writer.letters] == [
+    letters = sorted(writer.letters, key=lambda letter: int(letter.source["sourceOffset"]))
+    assert [(letter.stage, letter.source["sourceOffset"]) for letter in letters] == [
         ("validate", "0"),
         ("validate", "1"),
         ("map", "2"),
         ("validate", "4"),
     ]
-    assert "Amount" in writer.letters[2].error
+    assert "Amount" in letters[2].error
     assert [e.type for e in writer.events] == ["shard.created"]
 
 

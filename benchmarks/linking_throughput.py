@@ -1,0 +1,149 @@
+"""Links per second for a large tenant: the linker's indexed look-ups against a naive scan.
+
+    .venv/bin/python benchmarks/linking_throughput.py [--accounts 10000 --contacts 50000
+        --opportunities 20000 --emails 300 --naive-emails 10]
+
+Both sides read the same embedded store and run the same rules; the naive side reads
+every shard of the tenant (paged `query`) for each email and filters in memory
+(`linking.memory.build_context`), which is what linking without an index costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from linking.activity import activity_of, lookup_keys
+from linking.decisions import decide
+from linking.memory import build_context
+from linking.rules import candidates
+from linking.service import Linker
+from processors.startup import ensure_shard_types
+from processors.tenants import TenantConfig, TenantDirectory
+from shards.ids import shard_id
+from shards.model import Shard, ShardDraft, ShardSource
+from shards.sqlite import SqliteShardStore
+
+TENANT = "t-bench"
+TENANTS = TenantDirectory({TENANT: TenantConfig(internal_domains=frozenset({"northwind.com"}))})
+
+
+class NullWriter:
+    async def link_events(self, events: object) -> None:
+        return None
+
+
+def _draft(kind: str, shard_type: str, external: str, data: dict[str, object]) -> ShardDraft:
+    return ShardDraft(
+        id=shard_id(TENANT, "bench", kind, external),
+        tenant_id=TENANT,
+        shard_type=shard_type,
+        schema_version=2,
+        structured_data=data,
+        unstructured_data={},
+        source=ShardSource(
+            provider="bench", integration_id="i", entity_type=kind, external_id=external,
+            event_id=f"e-{kind}-{external}", occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
+        ),
+    )  # fmt: skip
+
+
+def crm_drafts(accounts: int, contacts: int, opportunities: int) -> list[ShardDraft]:
+    drafts = []
+    for a in range(accounts):
+        drafts.append(_draft("account", "Account", f"a{a}",
+                             {"name": f"Account {a}", "domain": f"account{a}.com"}))  # fmt: skip
+    for c in range(contacts):
+        a = c % accounts
+        drafts.append(_draft("contact", "Contact", f"c{c}", {
+            "fullName": f"Person {c}", "email": f"p{c}@account{a}.com",
+            "accountId": shard_id(TENANT, "bench", "account", f"a{a}"),
+        }))  # fmt: skip
+    for o in range(opportunities):
+        a = o % accounts
+        drafts.append(_draft("opportunity", "Opportunity", f"o{o}", {
+            "name": f"Deal {o} platform", "status": "open", "closeDate": "2027-02-01",
+            "accountId": shard_id(TENANT, "bench", "account", f"a{a}"),
+        }))  # fmt: skip
+    return drafts
+
+
+def email_drafts(n: int, contacts: int, accounts: int) -> list[ShardDraft]:
+    rng = random.Random(7)
+    drafts = []
+    for e in range(n):
+        c = rng.randrange(contacts)
+        sender = f"p{c}@account{c % accounts}.com"
+        drafts.append(_draft("email", "Email", f"m{e}", {
+            "messageId": f"<m{e}@x>", "threadId": f"t{e}", "subject": "Pricing",
+            "from": {"email": sender, "name": None},
+            "to": [{"email": "dan@northwind.com", "name": "Dan"}], "cc": [], "bcc": [],
+            "participants": [sender, "dan@northwind.com"], "sentAt": "2026-11-20T10:00:00Z",
+            "direction": "inbound", "attachments": [], "bodyTruncated": False,
+        }))  # fmt: skip
+    return drafts
+
+
+async def naive_link(store: SqliteShardStore, email: Shard) -> int:
+    shards, cursor = [], None
+    while True:
+        page = await store.query(TENANT, limit=5000, continuation=cursor)
+        shards.extend(page.items)
+        cursor = page.continuation
+        if cursor is None:
+            break
+    tenant = TENANTS.of(TENANT)
+    activity = activity_of(email, tenant)
+    assert activity is not None
+    context = build_context(activity, lookup_keys(activity, tenant), shards, [], {})
+    decision = decide(activity, candidates(activity, context, tenant), tenant, {})
+    return len(decision.links) + len(decision.suggestions)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--contacts", type=int, default=50_000)
+    parser.add_argument("--opportunities", type=int, default=20_000)
+    parser.add_argument("--emails", type=int, default=300)
+    parser.add_argument("--naive-emails", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SqliteShardStore(Path(tmp) / "bench.db") as store:
+            await ensure_shard_types(store)
+            started = time.perf_counter()
+            crm = crm_drafts(args.accounts, args.contacts, args.opportunities)
+            for i in range(0, len(crm), 2000):
+                await store.upsert_many(crm[i : i + 2000])
+            emails = email_drafts(args.emails, args.contacts, args.accounts)
+            outcomes = await store.upsert_many(emails)
+            print(f"loaded {len(crm)} CRM shards and {len(emails)} emails "
+                  f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+            linker = Linker(store, TENANTS, NullWriter())
+            started = time.perf_counter()
+            for draft in emails:
+                await linker.link(TENANT, draft.id)
+            indexed = len(emails) / (time.perf_counter() - started)
+            stored = [await store.get(TENANT, d.id) for d in emails]
+            linked = sum(1 for shard in stored if shard is not None and shard.links)
+            started = time.perf_counter()
+            naive_count = 0
+            for outcome in outcomes[: args.naive_emails]:
+                naive_count += await naive_link(store, outcome.shard)
+            naive = args.naive_emails / (time.perf_counter() - started)
+    print(f"indexed look-ups : {indexed:9.1f} emails linked/s  ({linked}/{len(emails)} got links)")
+    print(f"naive tenant scan: {naive:9.2f} emails linked/s  ({args.naive_emails} emails)")
+    print(f"ratio            : {indexed / naive:9.0f}x")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
