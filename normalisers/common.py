@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from shards.model import ShardDraft, ShardSource
 from shards.types import definition, validate_structured_data
 from streams.models import RawEvent
 
-__all__ = ["build_draft", "require", "utc_iso"]
+__all__ = ["as_id", "as_list", "as_object", "build_draft", "optional_id", "require", "utc_iso"]
 
 
 def require(payload: dict[str, Any], *names: str) -> Any:
@@ -80,3 +81,42 @@ def build_draft(
             occurred_at=event.occurred_at,
         ),
     )
+
+
+def as_object(payload: Mapping[str, Any], field: str, *, required: bool = False) -> dict[str, Any]:
+    """`payload[field]` as an object (`{}` when absent and not required)."""
+    value = payload.get(field)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        message = f"{field}: expected an object, got {type(value).__name__}"
+        raise MappingError(message)
+    return value
+
+
+def as_list(payload: Mapping[str, Any], field: str) -> list[Any]:
+    """`payload[field]` as a list (`[]` when absent)."""
+    value = payload.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        message = f"{field}: expected a list, got {type(value).__name__}"
+        raise MappingError(message)
+    return value
+
+
+def as_id(value: Any, field: str) -> str:
+    """A provider id (text or number, never empty) as text."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        message = f"{field}: expected an id, got {type(value).__name__}"
+        raise MappingError(message)
+    text = str(value).strip()
+    if not text:
+        message = f"{field}: empty id"
+        raise MappingError(message)
+    return text
+
+
+def optional_id(value: Any, field: str) -> str | None:
+    """An id, or None for a missing or empty value."""
+    return None if value in (None, "") else as_id(value, field)

@@ -29,7 +29,9 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from normalisers.common import as_id as _id
 from normalisers.common import build_draft, require, utc_iso
+from normalisers.common import optional_id as _optional_id
 from normalisers.html import html_to_text
 from normalisers.mime import MimeFile, decode_words, header_value, read_message
 from normalisers.people import Person, parse_address_header, person, unique_people
@@ -574,21 +576,6 @@ def _references(value: Any, where: str) -> list[str]:
 def _message_id(value: str | None) -> str | None:
     value = (value or "").strip()
     return value or None
-
-
-def _id(value: Any, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        message = f"{where}: not an id: {value!r}"
-        raise MappingError(message)
-    text = str(value).strip()
-    if not text:
-        message = f"{where}: empty"
-        raise MappingError(message)
-    return text
-
-
-def _optional_id(value: Any, where: str) -> str | None:
-    return None if value in (None, "") else _id(value, where)
 
 
 def _optional_str(value: Any, where: str) -> str | None:

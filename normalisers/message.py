@@ -20,7 +20,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from normalisers.common import as_id as _id
+from normalisers.common import as_list as _list
+from normalisers.common import as_object as _object
 from normalisers.common import build_draft, require, utc_iso
+from normalisers.common import optional_id as _optional_id
 from normalisers.html import MAX_HTML_BYTES, html_to_text
 from normalisers.people import Person, person
 from processors.exceptions import MappingError, ShardValidationError
@@ -379,37 +383,6 @@ def _plain_text(value: Any, field: str) -> tuple[str, bool]:
     if len(value) > MAX_HTML_BYTES:
         return value[:MAX_HTML_BYTES], True
     return value, False
-
-
-def _object(payload: Mapping[str, Any], field: str, *, required: bool = False) -> dict[str, Any]:
-    value = payload.get(field)
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        message = f"{field}: expected an object, got {type(value).__name__}"
-        raise MappingError(message)
-    return value
-
-
-def _list(payload: Mapping[str, Any], field: str) -> list[Any]:
-    value = payload.get(field)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        message = f"{field}: expected a list, got {type(value).__name__}"
-        raise MappingError(message)
-    return value
-
-
-def _id(value: Any, field: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        message = f"{field}: expected an id, got {type(value).__name__}"
-        raise MappingError(message)
-    return str(value)
-
-
-def _optional_id(value: Any, field: str) -> str | None:
-    return None if value in (None, "") else _id(value, field)
 
 
 def _optional_str(value: Any, field: str) -> str | None:

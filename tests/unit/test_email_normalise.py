@@ -195,7 +195,7 @@ def test_another_provider_in_the_generic_shape_is_read_as_generic() -> None:
     [
         ({"messageId": None}, "messageId"),
         ({"messageId": ""}, "messageId"),
-        ({"messageId": {"id": 1}}, "messageId: not an id"),
+        ({"messageId": {"id": 1}}, "messageId: expected an id"),
         ({"sentAt": "last Tuesday"}, "sentAt: not an ISO 8601"),
         ({"subject": 42}, "subject: expected a string"),
         ({"to": "priya@"}, None),
@@ -561,7 +561,7 @@ def test_gmail_bad_base64_names_the_part() -> None:
         ({"payload": None}, "gmail message has no payload"),
         ({"payload": "text"}, "gmail message has no payload"),
         ({"internalDate": "yesterday"}, "internalDate: not epoch milliseconds"),
-        ({"threadId": ["t"]}, "threadId: not an id"),
+        ({"threadId": ["t"]}, "threadId: expected an id"),
     ],
 )
 def test_malformed_gmail_messages_are_refused(change: dict[str, Any], reason: str) -> None:
