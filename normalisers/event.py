@@ -16,7 +16,7 @@ to UTC (the end date is exclusive, as both providers give it).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,7 +27,7 @@ from normalisers.common import as_object as _object
 from normalisers.common import build_draft, require, utc_iso
 from normalisers.common import optional_id as _optional_id
 from normalisers.html import MAX_HTML_BYTES, html_to_text
-from normalisers.people import Person, person
+from normalisers.people import Person, person, unique_people
 from processors.exceptions import MappingError, ShardValidationError
 from processors.tenants import TenantConfig
 from shards.model import ShardDraft
@@ -185,7 +185,7 @@ def _generic(
         "title": _optional_str(payload.get("title"), "title"),
         **span.fields(),
         "organizer": organizer,
-        "attendees": _unique(attendees),
+        "attendees": unique_people(attendees),
         "location": _optional_str(payload.get("location"), "location"),
         "meetingUrl": _optional_str(payload.get("meetingUrl"), "meetingUrl"),
         "status": status,
@@ -221,7 +221,7 @@ def _google(
         **span.fields(),
         "organizer": _optional_person(_object(payload, "organizer"), "email", "displayName"),
         "creator": _optional_person(_object(payload, "creator"), "email", "displayName"),
-        "attendees": _unique(attendees),
+        "attendees": unique_people(attendees),
         "location": _optional_str(payload.get("location"), "location"),
         "meetingUrl": _google_meeting_url(payload),
         "status": status,
@@ -306,7 +306,7 @@ def _graph(
         "title": _optional_str(payload.get("subject"), "subject"),
         **span.fields(),
         "organizer": _graph_person(organizer_address, "organizer"),
-        "attendees": _unique(attendees),
+        "attendees": unique_people(attendees),
         "location": _optional_str(_object(payload, "location").get("displayName"), "location"),
         "meetingUrl": _optional_str(online.get("joinUrl"), "onlineMeeting.joinUrl")
         or _optional_str(payload.get("onlineMeetingUrl"), "onlineMeetingUrl"),
@@ -412,23 +412,6 @@ def _optional_person(value: Mapping[str, Any], email: str, name: str) -> Person 
     return person(value.get(email), value.get(name))
 
 
-def _unique(people: Iterable[Person]) -> list[Person]:
-    """One entry per address (or, without one, per name), first seen first."""
-    seen: dict[str, Person] = {}
-    for p in people:
-        key = p.get("email") or (f"name:{p['name']}" if p.get("name") else None)
-        if key is None:
-            continue
-        if key in seen:
-            kept = seen[key]
-            for field, value in p.items():
-                if kept.get(field) is None and value is not None:
-                    kept[field] = value
-            continue
-        seen[key] = p
-    return list(seen.values())
-
-
 def _classify(structured: dict[str, Any], tenant: TenantConfig) -> None:
     """Participants, each marked internal or not, and whether anyone is from outside.
 
@@ -437,7 +420,7 @@ def _classify(structured: dict[str, Any], tenant: TenantConfig) -> None:
     """
     organizer = structured.get("organizer")
     people = [p for p in (organizer, *structured["attendees"]) if p]
-    participants = _unique({"email": p.get("email"), "name": p.get("name")} for p in people)
+    participants = unique_people({"email": p.get("email"), "name": p.get("name")} for p in people)
     structured["participants"] = participants
     if not tenant.internal_domains:
         structured["isExternal"] = None

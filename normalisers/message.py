@@ -16,7 +16,7 @@ and whatever name the record itself carries.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -26,7 +26,7 @@ from normalisers.common import as_object as _object
 from normalisers.common import build_draft, require, utc_iso
 from normalisers.common import optional_id as _optional_id
 from normalisers.html import MAX_HTML_BYTES, html_to_text
-from normalisers.people import Person, person
+from normalisers.people import Person, person, unique_people
 from processors.exceptions import MappingError, ShardValidationError
 from processors.tenants import TenantConfig
 from shards.model import ShardDraft
@@ -81,8 +81,8 @@ def _generic(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
         "channelId": _id(require(payload, "channelId"), "channelId"),
         "channelName": _optional_str(payload.get("channelName"), "channelName"),
         "sender": sender,
-        "mentions": _unique(mentions),
-        "participants": _unique([sender, *mentions]),
+        "mentions": unique_people(mentions),
+        "participants": unique_people([sender, *mentions]),
         "sentAt": utc_iso(require(payload, "sentAt"), field="sentAt"),
         "editedAt": utc_iso(payload.get("editedAt"), field="editedAt"),
         "deleted": _flag(payload.get("deleted"), "deleted"),
@@ -137,8 +137,8 @@ def _slack(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
         "channelName": _optional_str(payload.get("channelName"), "channelName"),
         "channelType": _optional_str(body.get("channel_type"), "channel_type"),
         "sender": sender,
-        "mentions": _unique(mentions),
-        "participants": _unique([p for p in (sender, *mentions) if p is not None]),
+        "mentions": unique_people(mentions),
+        "participants": unique_people([p for p in (sender, *mentions) if p is not None]),
         "sentAt": sent_at,
         "editedAt": _slack_time(edited["ts"], "edited.ts") if edited.get("ts") else None,
         "deleted": deleted,
@@ -247,8 +247,8 @@ def _teams(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
         "messageType": _optional_str(payload.get("messageType"), "messageType"),
         "subject": _optional_str(payload.get("subject"), "subject"),
         "sender": sender,
-        "mentions": _unique(mentions),
-        "participants": _unique([p for p in (sender, *mentions) if p is not None]),
+        "mentions": unique_people(mentions),
+        "participants": unique_people([p for p in (sender, *mentions) if p is not None]),
         "sentAt": utc_iso(require(payload, "createdDateTime"), field="createdDateTime"),
         "editedAt": utc_iso(payload.get("lastEditedDateTime"), field="lastEditedDateTime"),
         "deleted": payload.get("deletedDateTime") not in (None, ""),
@@ -324,31 +324,6 @@ def _directory(payload: Mapping[str, Any]) -> Directory:
 def _directory_person(user_id: str, directory: Directory, fallback_name: Any = None) -> Person:
     entry = directory.get(user_id) or {}
     return person(entry.get("email"), entry.get("name") or fallback_name, userId=user_id)
-
-
-def _unique(people: Iterable[Person]) -> list[Person]:
-    """People in first-seen order, one per address (else per user id, else per name)."""
-    seen: dict[str, Person] = {}
-    for p in people:
-        key = (
-            f"email:{p['email']}"
-            if p.get("email")
-            else f"user:{p['userId']}"
-            if p.get("userId")
-            else f"name:{p['name']}"
-            if p.get("name")
-            else None
-        )
-        if key is None:
-            continue
-        if key in seen:
-            kept = seen[key]
-            for field, value in p.items():
-                if kept.get(field) is None and value is not None:
-                    kept[field] = value
-            continue
-        seen[key] = dict(p)
-    return list(seen.values())
 
 
 def _classify(structured: dict[str, Any], tenant: TenantConfig) -> None:

@@ -33,19 +33,28 @@ def parse_address_header(value: str | None) -> list[Person]:
 
 
 def unique_people(people: Iterable[Person | Mapping[str, Any]]) -> list[Person]:
-    """People in first-seen order, one entry per address; a later name fills a missing one."""
+    """People in first-seen order, one per address (else per user id, else per name).
+
+    A later entry for the same person fills the fields the first one lacked.
+    """
     seen: dict[str, Person] = {}
-    anonymous: list[Person] = []
     for p in people:
-        entry = dict(p)
-        address = entry.get("email")
-        if not address:
-            if entry.get("name"):
-                anonymous.append(entry)
+        key = (
+            f"email:{p['email']}"
+            if p.get("email")
+            else f"user:{p['userId']}"
+            if p.get("userId")
+            else f"name:{p['name']}"
+            if p.get("name")
+            else None
+        )
+        if key is None:
             continue
-        if address in seen:
-            if not seen[address].get("name") and entry.get("name"):
-                seen[address]["name"] = entry["name"]
+        if key in seen:
+            kept = seen[key]
+            for field, value in p.items():
+                if kept.get(field) is None and value is not None:
+                    kept[field] = value
             continue
-        seen[address] = entry
-    return [*seen.values(), *anonymous]
+        seen[key] = dict(p)
+    return list(seen.values())

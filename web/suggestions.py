@@ -13,6 +13,7 @@ from shards.model import Link
 from shards.suggestions import SuggestedLink
 from streams.models import LinkEvent
 from web.auth import AuthError, Principal
+from web.http import error, limit_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,7 +29,6 @@ STATUSES = ("pending_review", "approved", "rejected")
 def register_suggestion_views(
     app: ProcessorsApp,
     principal: Callable[[Request], Principal],
-    error: Callable[[View, int, str, str], Response],
 ) -> None:
     """Add the list, approve and reject views to `app`."""
 
@@ -44,11 +44,9 @@ def register_suggestion_views(
             if status is not None and status not in STATUSES:
                 return error(self, 400, "bad_request", f"status must be one of {STATUSES}")
             try:
-                limit = int(query.get("limit", "50"))
-            except ValueError:
-                return error(self, 400, "bad_request", "limit must be an integer")
-            if not 1 <= limit <= MAX_LIMIT:
-                return error(self, 400, "bad_request", f"limit must be 1..{MAX_LIMIT}")
+                limit = limit_of(query, default=50, maximum=MAX_LIMIT)
+            except ValueError as e:
+                return error(self, 400, "bad_request", str(e))
             try:
                 items, cursor = await app.deps.store.list_suggestions(
                     who.tenant_id,

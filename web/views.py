@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from processors.exceptions import ProcessorsError
 from web.approval import register_approval_page
 from web.auth import AuthError, Principal, authenticate
+from web.http import error, limit_of
 from web.suggestions import register_suggestion_views
 
 if TYPE_CHECKING:
@@ -23,11 +24,6 @@ logger = logging.getLogger(__name__)
 
 MAX_LIMIT = 500
 READY_CHECK_TIMEOUT = 3.0
-
-
-def error(view: View, status: int, code: str, message: str) -> Response:
-    """The contract's error body: `{"error": {"code", "message"}}`."""
-    return view.json({"error": {"code": code, "message": message}}, status=status)
 
 
 def register_views(app: ProcessorsApp) -> None:
@@ -42,7 +38,7 @@ def register_views(app: ProcessorsApp) -> None:
             leeway=settings.JWT_LEEWAY,
         )
 
-    register_suggestion_views(app, principal, error)
+    register_suggestion_views(app, principal)
     register_approval_page(app)
 
     @app.page("/health")
@@ -97,11 +93,9 @@ def register_views(app: ProcessorsApp) -> None:
                 return error(self, 401, "unauthorized", str(e))
             query = request.query
             try:
-                limit = int(query.get("limit", "100"))
-            except ValueError:
-                return error(self, 400, "bad_request", "limit must be an integer")
-            if not 1 <= limit <= MAX_LIMIT:
-                return error(self, 400, "bad_request", f"limit must be 1..{MAX_LIMIT}")
+                limit = limit_of(query, default=100, maximum=MAX_LIMIT)
+            except ValueError as e:
+                return error(self, 400, "bad_request", str(e))
             try:
                 page = await app.deps.store.query(
                     who.tenant_id,
