@@ -1,5 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY streams streams
 COPY agents agents
@@ -9,6 +11,11 @@ COPY shards shards
 COPY mappings mappings
 COPY web web
 COPY processors processors
+COPY normalisers normalisers
+COPY linking linking
+COPY blobs blobs
+COPY documents documents
+COPY speech speech
 RUN pip install --no-cache-dir .
 ENV DATA_DIR=/data PORT=6066
 EXPOSE 6066

@@ -15,7 +15,7 @@ __all__ = ["register_agents"]
 
 def register_agents(app: ProcessorsApp, role: ConsumerType) -> list[str]:
     """Define the agents of `role` on `app`; their names."""
-    from agents import crm, email, event, linking, message  # each needs the app first
+    from agents import crm, document, email, event, linking, meeting, message  # need the app
 
     light: list[Callable[[ProcessorsApp], str]] = [
         crm.register,
@@ -24,7 +24,7 @@ def register_agents(app: ProcessorsApp, role: ConsumerType) -> list[str]:
         event.register,
         linking.register,
     ]
-    heavy: list[Callable[[ProcessorsApp], str]] = []  # documents and meetings: issue 3
+    heavy: list[Callable[[ProcessorsApp], str]] = [document.register, meeting.register]
     chosen = {
         ConsumerType.LIGHT: light,
         ConsumerType.HEAVY: heavy,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from blobs.factory import blob_store_from
+from blobs.store import BlobStore
 from mappings.crm import ProviderMapping, shipped_mappings
 from processors.embedded_broker import recorded_broker_url
 from processors.exceptions import ConfigurationError
@@ -52,6 +54,7 @@ class Dependencies:
     writer: StreamWriter
     admin: BrokerAdmin
     tenants: TenantDirectory
+    blobs: BlobStore
     mappings: dict[str, ProviderMapping] = field(default_factory=shipped_mappings)
 
     @classmethod
@@ -64,6 +67,12 @@ class Dependencies:
             writer=StreamWriter(topics),
             admin=BrokerAdmin(broker_url),
             tenants=TenantDirectory.load(settings.TENANT_CONFIG),
+            blobs=blob_store_from(
+                settings.AZURE_BLOB_CONNECTION_STRING.get_secret_value()
+                if settings.AZURE_BLOB_CONNECTION_STRING
+                else None,
+                settings.blob_dir,
+            ),
         )
 
     async def start(self) -> None:
@@ -81,9 +90,19 @@ class Dependencies:
         await wait_for(
             "shard store", self._start_store, retries=s.STARTUP_RETRIES, delay=s.STARTUP_RETRY_DELAY
         )
+        await wait_for(
+            "blob storage",
+            self._start_blobs,
+            retries=s.STARTUP_RETRIES,
+            delay=s.STARTUP_RETRY_DELAY,
+        )
         await ensure_shard_types(
             self.store, retries=s.SHARD_TYPE_RETRIES, base_delay=s.SHARD_TYPE_RETRY_DELAY
         )
+
+    async def _start_blobs(self) -> None:
+        await self.blobs.start()
+        await self.blobs.ping()
 
     async def _start_store(self) -> None:
         await self.store.start()
@@ -92,4 +111,5 @@ class Dependencies:
     async def stop(self) -> None:
         """Close every adapter; safe to call twice."""
         await self.store.stop()
+        await self.blobs.stop()
         await self.admin.stop()

@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     BRIDGE_STOP_TIMEOUT: float = Field(default=10.0, gt=0)
     BRIDGE_QUEUE_PREFIX: str = "integration-processors"
     BRIDGE_METRICS_PORT: int | None = None
+    HEAVY_CONCURRENCY: int = Field(
+        default=2, ge=1, description="files a heavy worker extracts or transcribes at once"
+    )
+    DOCUMENT_MAX_BYTES: int = Field(default=100 * 1024 * 1024, ge=1)
+    DOCUMENT_MAX_CHARS: int = Field(default=2_000_000, ge=1000)
+    DOCUMENT_TIMEOUT: float = Field(default=120.0, gt=0)
+    MEETING_MAX_BYTES: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    MEETING_TIMEOUT: float = Field(default=3600.0, gt=0)
+    BLOB_RETRIES: int = Field(default=4, ge=1)
     JWT_ALGORITHM: str = "HS256"
     JWT_LEEWAY: float = Field(default=30.0, ge=0)
     TOKEN_TTL: int = Field(default=3600, ge=1, description="seconds a `token` lasts")

@@ -8,6 +8,19 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
   | { grep -v "^WARNING: Location" || true; }
 
+# Debian packages: Tesseract for OCR (run time), espeak-ng and sox make test speech.
+missing=""
+for tool in tesseract:tesseract-ocr espeak-ng:espeak-ng sox:sox; do
+  command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
+done
+[ -e /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] || missing="$missing tesseract-ocr-eng"
+if [ -n "$missing" ]; then
+  echo "installing Debian packages:$missing" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -q $missing >/dev/null \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q $missing >/dev/null; }
+fi
+
 rabbitmq_answers() {
   .venv/bin/python - <<'PY'
 import asyncio, os, sys

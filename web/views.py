@@ -59,6 +59,7 @@ def register_views(app: ProcessorsApp) -> None:
             checks = {
                 "broker": await _check(app.deps.admin.ping()),
                 "store": await _check(app.deps.store.ping()),
+                "blobs": await _check(app.deps.blobs.ping()),
             }
             ready = all(c["ok"] for c in checks.values())
             return self.json(

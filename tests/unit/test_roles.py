@@ -12,9 +12,12 @@ LIGHT = {
     "process_calendar_events",
     "link_activities",
 }
+HEAVY = {"process_documents", "process_meetings"}
 
 
-@pytest.mark.parametrize(("role", "agents"), [("light", LIGHT), ("heavy", set()), ("all", LIGHT)])
+@pytest.mark.parametrize(
+    ("role", "agents"), [("light", LIGHT), ("heavy", HEAVY), ("all", LIGHT | HEAVY)]
+)
 def test_each_role_starts_exactly_its_agents(tmp_path: Path, role: str, agents: set[str]) -> None:
     settings = Settings(
         CONSUMER_TYPE=role, DATA_DIR=tmp_path, BROKER_URL="kafka://127.0.0.1:1", APP_ID=f"r-{role}"

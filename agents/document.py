@@ -1,0 +1,100 @@
+"""The document agent: files become Document shards (extracted and OCRed off the event loop).
+
+Policy: a file that can be read but not extracted (encrypted, corrupt, empty, a zip bomb,
+too large, timed out) becomes a Document shard whose `extractionStatus` and
+`extractionReason` say why, so people see the file exists; an event without a usable
+blob reference (missing, refused, not found) goes to the dead-letter topic; storage that
+is down is retried, then dead-lettered with the reason (replayable).
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from agents.consume import define_shard_agent
+from blobs.errors import BlobTooLargeError, BlobUnavailableError
+from documents.extract import Extraction, ExtractionLimits
+from documents.runner import run_extraction
+from normalisers.document import document_draft, document_request
+from shards.model import ShardDraft
+from streams.models import RawEvent
+
+if TYPE_CHECKING:
+    from processors.app import ProcessorsApp
+
+__all__ = ["ocr_factory", "register"]
+
+
+def ocr_factory(app: ProcessorsApp) -> Any:
+    """Azure AI Vision when its endpoint is set, else local Tesseract (settings only)."""
+    settings = app.settings
+    if settings.AZURE_COMPUTER_VISION_ENDPOINT and settings.AZURE_COMPUTER_VISION_KEY:
+        from documents.azure_vision import AzureVisionOcr  # only when configured
+
+        return functools.partial(
+            AzureVisionOcr,
+            settings.AZURE_COMPUTER_VISION_ENDPOINT,
+            settings.AZURE_COMPUTER_VISION_KEY.get_secret_value(),
+        )
+    from documents.ocr import TesseractOcr
+
+    return TesseractOcr
+
+
+def register(app: ProcessorsApp) -> str:
+    """Define `process_documents` on `app`; its name."""
+    settings, deps = app.settings, app.deps
+    limits = ExtractionLimits(
+        max_chars=settings.DOCUMENT_MAX_CHARS, max_file_bytes=settings.DOCUMENT_MAX_BYTES
+    )
+    ocr = ocr_factory(app)
+    spool_dir = settings.DATA_DIR / "spool"
+
+    async def to_draft(event: RawEvent) -> ShardDraft:
+        request = document_request(event)
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=spool_dir) as folder:
+            try:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception_type(BlobUnavailableError),
+                    stop=stop_after_attempt(settings.BLOB_RETRIES),
+                    wait=wait_exponential(multiplier=0.5, max=10),
+                    reraise=True,
+                ):
+                    with attempt:
+                        path = await deps.blobs.spool(
+                            request.blob, max_bytes=settings.DOCUMENT_MAX_BYTES, folder=Path(folder)
+                        )
+            except BlobTooLargeError as e:
+                return document_draft(event, _refused(str(e)))
+            extraction = await run_extraction(
+                path,
+                content_type=request.content_type,
+                file_name=request.file_name,
+                limits=limits,
+                ocr_factory=ocr,
+                timeout=settings.DOCUMENT_TIMEOUT,
+            )
+        return document_draft(event, extraction)
+
+    return define_shard_agent(
+        app,
+        name="process_documents",
+        data_type="document",
+        to_draft=to_draft,
+        concurrency=settings.HEAVY_CONCURRENCY,
+        stage="extract",
+        doc="Extract text (and OCR scans) from files into Document shards.",
+    )
+
+
+def _refused(reason: str) -> Extraction:
+    return Extraction(
+        text="", truncated=False, status="too_large", reason=reason, metadata={}, ocr_pages=0,
+        kind="binary",
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""One reader per file format; each writes into a `Draft` and raises `Refusal` for a bad file."""

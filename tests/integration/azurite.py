@@ -1,0 +1,188 @@
+"""Azurite (the Azure Blob Storage emulator from npm), installed on demand and run per session.
+
+The package is installed once into `.cache/azurite` under the repository root (ignored by
+git through `.cache/.gitignore`). On Node 20 the newest Azurite that runs is 3.35.x, and
+it refuses the API version `azure-storage-blob` 12.31 sends unless started with
+`--skipApiVersionCheck`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["ACCOUNT_KEY", "ACCOUNT_NAME", "AZURITE_VERSION", "Azurite", "install_azurite"]
+
+AZURITE_VERSION = "3.35.0"
+ACCOUNT_NAME = "devstoreaccount1"
+#: The emulator's well-known key (public, documented by Microsoft); not a secret.
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = REPO_ROOT / ".cache" / "azurite"
+
+_LISTENING = re.compile(r"Blob service successfully listens on (http://\S+)")
+
+
+def _installed_version(cache: Path) -> str | None:
+    manifest = cache / "node_modules" / "azurite" / "package.json"
+    try:
+        return str(json.loads(manifest.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def install_azurite(cache: Path = CACHE_DIR, version: str = AZURITE_VERSION) -> Path:
+    """The blob server's entry point, after `npm install azurite@<version>` if it is missing."""
+    main = cache / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+    if _installed_version(cache) == version and main.is_file():
+        return main
+    npm = shutil.which("npm")
+    if npm is None:
+        message = "npm is not on PATH: Azurite cannot be installed"
+        raise RuntimeError(message)
+    cache.mkdir(parents=True, exist_ok=True)
+    ignore = cache.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# installed by tests/integration/azurite.py; never committed\n*\n")
+    subprocess.run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(cache),
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            f"azurite@{version}",
+        ],
+        check=True,
+        timeout=600,
+    )
+    if not main.is_file():
+        message = f"npm installed azurite@{version} but {main} is missing"
+        raise RuntimeError(message)
+    return main
+
+
+class Azurite:
+    """One Azurite blob server on a free port, memory only; `stop()` is safe twice."""
+
+    def __init__(self, *, startup_timeout: float = 60.0) -> None:
+        self._startup_timeout = startup_timeout
+        self._process: subprocess.Popen[str] | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self.url = ""
+
+    @property
+    def blob_endpoint(self) -> str:
+        """`http://127.0.0.1:PORT/devstoreaccount1`, the account's blob endpoint."""
+        return f"{self.url.rstrip('/')}/{ACCOUNT_NAME}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};"
+            f"AccountKey={ACCOUNT_KEY};BlobEndpoint={self.blob_endpoint};"
+        )
+
+    def start(self) -> Azurite:
+        main = install_azurite()
+        node = shutil.which("node")
+        if node is None:
+            message = "node is not on PATH: Azurite cannot run"
+            raise RuntimeError(message)
+        # Azurite may write debug or extent files into its working folder: give it its own.
+        self._workdir = tempfile.TemporaryDirectory(prefix="azurite-")
+        self._process = subprocess.Popen(
+            [
+                node,
+                str(main),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                "0",
+                "--skipApiVersionCheck",
+                "--inMemoryPersistence",
+                "--silent",
+                "--disableTelemetry",
+                "--extentMemoryLimit",
+                "256",
+            ],
+            cwd=self._workdir.name,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "NODE_NO_WARNINGS": "1"},
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._drain, args=(lines,), daemon=True).start()
+        deadline = time.monotonic() + self._startup_timeout
+        seen: list[str] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = lines.get(timeout=max(remaining, 0.01))
+            except queue.Empty:
+                line = ""
+            if line is None or remaining <= 0:
+                self.stop()
+                message = "Azurite did not start:\n" + "".join(seen)
+                raise RuntimeError(message)
+            seen.append(line)
+            if match := _LISTENING.search(line):
+                self.url = match.group(1).rstrip("/")
+                return self
+
+    def _drain(self, lines: queue.Queue[str | None]) -> None:
+        # Read until Azurite exits, so a full pipe never blocks it.
+        process = self._process
+        assert process is not None
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def __enter__(self) -> Azurite:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# Install and start once, to time it: python -m tests.integration.azurite
+if __name__ == "__main__":
+    started = time.monotonic()
+    install_azurite()
+    installed = time.monotonic()
+    with Azurite() as azurite:
+        print(f"install {installed - started:.1f} s, start {time.monotonic() - installed:.1f} s")
+        print(azurite.url)
