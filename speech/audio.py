@@ -126,7 +126,7 @@ def _decode(path: Path) -> Iterator[Samples]:
             for out in resampler.resample(None):
                 decoded_any = True
                 yield _mono(out)
-        except av.FFmpegError as e:
+        except (av.FFmpegError, ValueError) as e:  # ValueError: the format changed mid-stream
             message = f"{path.name}: decoding failed ({e})"
             raise BadEventError(message) from e
         if not decoded_any:

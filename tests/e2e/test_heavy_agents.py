@@ -165,3 +165,52 @@ def test_a_provider_transcript_is_used_as_is(pipeline) -> None:
     shard = wait_for("the meeting", lambda: _shard(pipeline, sid), timeout=60)
     assert shard["unstructuredData"]["text"] == "Dan: we agreed on the pilot."
     assert shard["structuredData"]["transcriptSource"] == "provider"
+
+
+def test_an_email_with_two_attachments_gives_two_documents_naming_it(
+    pipeline, tmp_path: Path
+) -> None:
+    pdf, docx = docs.make_text_pdf(tmp_path), docs.make_docx(tmp_path)
+    external_id = f"mail-{uuid.uuid4().hex[:10]}"
+    attachments = []
+    for source, content_type in (
+        (pdf, "application/pdf"),
+        (docx, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ):
+        blob = _put(pipeline, source)
+        attachments.append({
+            "fileName": source.name, "contentType": content_type, "size": blob["size"],
+            "blob": {**blob, "contentType": content_type},
+        })  # fmt: skip
+    email = {
+        "eventId": f"evt-{external_id}", "eventType": "integration.data.raw",
+        "dataType": "email", "tenantId": TENANT, "integrationId": "int-generic-1",
+        "provider": "generic", "externalId": external_id, "occurredAt": "2026-11-02T09:15:00Z",
+        "payload": {
+            "messageId": f"<{external_id}@fabrikam-logistics.com>", "threadId": "thr-att",
+            "subject": "Proposal and plan", "sentAt": "2026-11-02T09:14:03Z",
+            "from": {"email": "priya.raman@fabrikam-logistics.com", "name": "Priya Raman"},
+            "to": [{"email": "dan.ortiz@northwind-sales.com", "name": "Dan Ortiz"}],
+            "cc": [], "bcc": [], "bodyText": "Both files attached.", "attachments": attachments,
+        },
+    }  # fmt: skip
+    _publish(pipeline, [email])
+    email_id = shard_id(TENANT, "generic", "email", external_id)
+    wait_for("the email", lambda: _shard(pipeline, email_id), timeout=60)
+
+    def documents() -> list[dict[str, Any]] | None:
+        answer = httpx.get(
+            f"{pipeline.base_url}/api/v1/shards",
+            params={"shardType": "Document", "limit": "500"},
+            headers={"Authorization": f"Bearer {pipeline.token(TENANT)}"},
+        )
+        mine = [
+            s for s in answer.json()["items"]
+            if s["structuredData"].get("parentEmailShardId") == email_id
+        ]  # fmt: skip
+        return mine if len(mine) == 2 else None
+
+    found = wait_for("two Document shards", documents, timeout=120)
+    assert sorted(d["structuredData"]["fileName"] for d in found) == sorted([pdf.name, docx.name])
+    assert all(d["structuredData"]["extractionStatus"] == "ok" for d in found)
+    assert all(d["unstructuredData"]["text"] for d in found)
