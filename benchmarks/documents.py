@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,17 +29,23 @@ from documents.ocr import TesseractOcr
 from documents.runner import run_extraction
 from normalisers.document import document_draft
 from streams.models import BlobRef, RawEvent
-from tests.fixtures import documents as docs
 
 OOXML = "application/vnd.openxmlformats-officedocument"
-TYPES = {
+
+
+def file_types() -> dict[str, tuple[Any, str]]:
+    # Imported here, not at the top: extraction children re-run this module, and the
+    # worker's own main module is light once `processors.cli` is preloaded.
+    from tests.fixtures import documents as docs
+
+    return {
     "pdf (3 pages, text)": (docs.make_text_pdf, "application/pdf"),
     "pdf (scanned, OCR)": (docs.make_scanned_pdf, "application/pdf"),
     "docx": (docs.make_docx, f"{OOXML}.wordprocessingml.document"),
     "xlsx (2 sheets)": (docs.make_xlsx, f"{OOXML}.spreadsheetml.sheet"),
     "png (OCR)": (docs.make_png, "image/png"),
-    "html": (docs.make_html, "text/html"),
-}  # fmt: skip
+        "html": (docs.make_html, "text/html"),
+    }  # fmt: skip
 
 
 async def one(store: LocalBlobStore, ref: BlobRef, spool: Path, content_type: str) -> float:
@@ -73,7 +80,7 @@ async def main() -> None:
         slots = asyncio.Semaphore(args.concurrency)
         print(f"{'type':22} {'files/s':>8} {'in extraction':>14}  ({args.files} files, "
               f"{args.concurrency} at once)")  # fmt: skip
-        for name, (make, content_type) in TYPES.items():
+        for name, (make, content_type) in file_types().items():
             made = make(Path(tmp))
             target = root / "bench" / made.name
             target.parent.mkdir(parents=True, exist_ok=True)
