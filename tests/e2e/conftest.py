@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -107,7 +108,13 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, rabbitmq_url: str) -> Iterator[Pipeline]:
-    data_dir = tmp_path_factory.mktemp("pipeline")
+    with running_pipeline(tmp_path_factory.mktemp("pipeline"), rabbitmq_url) as pipe:
+        yield pipe
+
+
+@contextlib.contextmanager
+def running_pipeline(data_dir: Path, rabbitmq_url: str, **settings: str) -> Iterator[Pipeline]:
+    """Broker, bridge and an `all` worker on their own data folder; `settings` added to env."""
     logs = data_dir / "logs"
     logs.mkdir()
     run_id = uuid.uuid4().hex[:10]
@@ -128,6 +135,7 @@ def pipeline(tmp_path_factory, rabbitmq_url: str) -> Iterator[Pipeline]:
             "LOG_LEVEL": "info",
             "TENANT_CONFIG": str(tenants),
             "JWT_LEEWAY": "2",
+            **settings,
         }
         pipe = Pipeline(env=env, data_dir=data_dir, broker=broker, port=port, logs=logs)
         pipe.start("bridge", "bridge")
