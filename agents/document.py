@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from agents.consume import define_shard_agent
-from blobs.errors import BlobTooLargeError, BlobUnavailableError
+from blobs.errors import BlobTooLargeError
 from documents.extract import Extraction, ExtractionLimits
 from documents.runner import run_extraction
 from normalisers.document import document_draft, document_request
+from processors.exceptions import TransientError
 from shards.model import ShardDraft
 from streams.models import RawEvent
 
@@ -58,28 +59,28 @@ def register(app: ProcessorsApp) -> str:
     async def to_draft(event: RawEvent) -> ShardDraft:
         request = document_request(event)
         spool_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=spool_dir) as folder:
-            try:
-                async for attempt in AsyncRetrying(
-                    retry=retry_if_exception_type(BlobUnavailableError),
-                    stop=stop_after_attempt(settings.BLOB_RETRIES),
-                    wait=wait_exponential(multiplier=0.5, max=10),
-                    reraise=True,
-                ):
-                    with attempt:
-                        path = await deps.blobs.spool(
-                            request.blob, max_bytes=settings.DOCUMENT_MAX_BYTES, folder=Path(folder)
-                        )
-            except BlobTooLargeError as e:
-                return document_draft(event, _refused(str(e)))
-            extraction = await run_extraction(
-                path,
-                content_type=request.content_type,
-                file_name=request.file_name,
-                limits=limits,
-                ocr_factory=ocr,
-                timeout=settings.DOCUMENT_TIMEOUT,
-            )
+        # Storage or the OCR service down: retried, then dead-lettered with the reason.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(settings.BLOB_RETRIES),
+            wait=wait_exponential(multiplier=0.5, max=10),
+            reraise=True,
+        ):
+            with attempt, tempfile.TemporaryDirectory(dir=spool_dir) as folder:
+                try:
+                    path = await deps.blobs.spool(
+                        request.blob, max_bytes=settings.DOCUMENT_MAX_BYTES, folder=Path(folder)
+                    )
+                except BlobTooLargeError as e:
+                    return document_draft(event, _refused(str(e)))
+                extraction = await run_extraction(
+                    path,
+                    content_type=request.content_type,
+                    file_name=request.file_name,
+                    limits=limits,
+                    ocr_factory=ocr,
+                    timeout=settings.DOCUMENT_TIMEOUT,
+                )
         return document_draft(event, extraction)
 
     return define_shard_agent(

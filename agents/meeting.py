@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from agents.consume import define_shard_agent
-from blobs.errors import BlobUnavailableError
 from normalisers.meeting import meeting_draft, meeting_request
+from processors.exceptions import TransientError
 from shards.model import ShardDraft
 from speech.runner import run_transcription
 from streams.models import RawEvent
@@ -51,20 +51,20 @@ def register(app: ProcessorsApp) -> str:
         if request.transcript is not None or request.blob is None:
             return meeting_draft(event, tenant, None)
         spool_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=spool_dir) as folder:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(BlobUnavailableError),
-                stop=stop_after_attempt(settings.BLOB_RETRIES),
-                wait=wait_exponential(multiplier=0.5, max=10),
-                reraise=True,
-            ):
-                with attempt:
-                    path = await deps.blobs.spool(
-                        request.blob, max_bytes=settings.MEETING_MAX_BYTES, folder=Path(folder)
-                    )
-            transcript = await run_transcription(
-                path, factory=factory, timeout=settings.MEETING_TIMEOUT
-            )
+        # Storage down, a transcription child that died: retried, then dead-lettered.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(settings.BLOB_RETRIES),
+            wait=wait_exponential(multiplier=0.5, max=10),
+            reraise=True,
+        ):
+            with attempt, tempfile.TemporaryDirectory(dir=spool_dir) as folder:
+                path = await deps.blobs.spool(
+                    request.blob, max_bytes=settings.MEETING_MAX_BYTES, folder=Path(folder)
+                )
+                transcript = await run_transcription(
+                    path, factory=factory, timeout=settings.MEETING_TIMEOUT
+                )
         return meeting_draft(event, tenant, transcript)
 
     return define_shard_agent(

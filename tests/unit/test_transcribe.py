@@ -82,9 +82,11 @@ def test_a_recording_longer_than_a_chunk_gives_the_same_words(
         assert segment.end == pytest.approx(ends, abs=0.5)
     assert chunked.duration_seconds == whole.duration_seconds
     assert 1 - speech.word_error_rate(REFERENCE, chunked.text) >= MIN_ACCURACY
-    # Cut in pauses, every sentence is decoded whole; tiny.en may still hear one short
-    # word differently with less audio around it ("wants a" / "wants to").
-    assert speech.word_error_rate(whole.text, chunked.text) <= 1 / len(speech.words(REFERENCE))
+    # Cut in pauses, no word is lost or doubled at a boundary. tiny.en hears a sentence on
+    # its own a little differently than among others ("wants a discount" becomes "wants to
+    # discount" even for that sentence alone), so up to two words may be substituted.
+    assert len(speech.words(chunked.text)) == len(speech.words(whole.text))
+    assert speech.word_error_rate(whole.text, chunked.text) <= 2 / len(speech.words(REFERENCE))
 
 
 def test_chunks_lose_no_sample_and_end_in_pauses(recordings: dict[str, Path]) -> None:
