@@ -53,7 +53,9 @@ def _document(external_id: str, blob: dict[str, Any], file_name: str, content_ty
 
 def _publish(pipeline, envelopes: list[dict[str, Any]]) -> None:
     async def publish() -> None:
-        async with RawEventPublisher(pipeline.env["RABBITMQ_URL"]) as publisher:
+        async with RawEventPublisher(
+            pipeline.env["RABBITMQ_URL"], queue_prefix=pipeline.env["BRIDGE_QUEUE_PREFIX"]
+        ) as publisher:
             await publisher.publish_events(json.dumps(e).encode() for e in envelopes)
 
     _run(publish())

@@ -96,7 +96,9 @@ def published(pipeline) -> list[tuple[str, RawEvent, ShardDraft]]:
 
 
 async def _publish(pipeline, bodies: list[bytes]) -> None:
-    async with RawEventPublisher(pipeline.env["RABBITMQ_URL"]) as publisher:
+    async with RawEventPublisher(
+        pipeline.env["RABBITMQ_URL"], queue_prefix=pipeline.env["BRIDGE_QUEUE_PREFIX"]
+    ) as publisher:
         await publisher.publish_events(bodies)
 
 

@@ -51,7 +51,9 @@ def _email(external_id: str, sender: str, subject: str, *, sent: str) -> dict[st
 
 def _publish(pipeline, envelopes: list[dict[str, Any]]) -> None:
     async def publish() -> None:
-        async with RawEventPublisher(pipeline.env["RABBITMQ_URL"]) as publisher:
+        async with RawEventPublisher(
+            pipeline.env["RABBITMQ_URL"], queue_prefix=pipeline.env["BRIDGE_QUEUE_PREFIX"]
+        ) as publisher:
             await publisher.publish_events(json.dumps(e).encode() for e in envelopes)
 
     _run(publish())

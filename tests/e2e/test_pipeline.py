@@ -121,7 +121,9 @@ def test_malformed_messages_are_dead_lettered_and_processing_goes_on(
     good = sf.account(t, f"001GOOD{marker}")
 
     async def publish() -> None:
-        async with RawEventPublisher(pipeline.env["RABBITMQ_URL"]) as publisher:
+        async with RawEventPublisher(
+            pipeline.env["RABBITMQ_URL"], queue_prefix=pipeline.env["BRIDGE_QUEUE_PREFIX"]
+        ) as publisher:
             await publisher.publish_many(messages)
 
     messages = [
@@ -161,7 +163,9 @@ def test_a_killed_bridge_loses_nothing(pipeline, tmp_path: Path) -> None:
 
     async def publish() -> None:
         # In chunks, so the bridge is killed while events are still arriving.
-        async with RawEventPublisher(pipeline.env["RABBITMQ_URL"]) as publisher:
+        async with RawEventPublisher(
+            pipeline.env["RABBITMQ_URL"], queue_prefix=pipeline.env["BRIDGE_QUEUE_PREFIX"]
+        ) as publisher:
             for start in range(0, total, 250):
                 await publisher.publish_events(lines[start : start + 250])
                 if start >= 1500:
