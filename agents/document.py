@@ -10,18 +10,14 @@ is down is retried, then dead-lettered with the reason (replayable).
 from __future__ import annotations
 
 import functools
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
 from agents.consume import define_shard_agent
+from agents.spooled import on_spooled_blob
 from blobs.errors import BlobTooLargeError
 from documents.extract import Extraction, ExtractionLimits
 from documents.runner import run_extraction
 from normalisers.document import document_draft, document_request
-from processors.exceptions import TransientError
 from shards.model import ShardDraft
 from streams.models import RawEvent
 
@@ -58,29 +54,24 @@ def register(app: ProcessorsApp) -> str:
 
     async def to_draft(event: RawEvent) -> ShardDraft:
         request = document_request(event)
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        # Storage or the OCR service down: retried, then dead-lettered with the reason.
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(settings.BLOB_RETRIES),
-            wait=wait_exponential(multiplier=0.5, max=10),
-            reraise=True,
-        ):
-            with attempt, tempfile.TemporaryDirectory(dir=spool_dir) as folder:
-                try:
-                    path = await deps.blobs.spool(
-                        request.blob, max_bytes=settings.DOCUMENT_MAX_BYTES, folder=Path(folder)
-                    )
-                except BlobTooLargeError as e:
-                    return document_draft(event, _refused(str(e)))
-                extraction = await run_extraction(
+        try:
+            extraction = await on_spooled_blob(
+                deps.blobs,
+                request.blob,
+                lambda path: run_extraction(
                     path,
                     content_type=request.content_type,
                     file_name=request.file_name,
                     limits=limits,
                     ocr_factory=ocr,
                     timeout=settings.DOCUMENT_TIMEOUT,
-                )
+                ),
+                max_bytes=settings.DOCUMENT_MAX_BYTES,
+                spool_dir=spool_dir,
+                attempts=settings.BLOB_RETRIES,
+            )
+        except BlobTooLargeError as e:
+            return document_draft(event, _refused(str(e)))
         return document_draft(event, extraction)
 
     return define_shard_agent(

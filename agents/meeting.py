@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import functools
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
 from agents.consume import define_shard_agent
+from agents.spooled import on_spooled_blob
 from normalisers.meeting import meeting_draft, meeting_request
-from processors.exceptions import TransientError
 from shards.model import ShardDraft
 from speech.runner import run_transcription
 from streams.models import RawEvent
@@ -50,21 +46,14 @@ def register(app: ProcessorsApp) -> str:
         tenant = deps.tenants.of(event.tenant_id)
         if request.transcript is not None or request.blob is None:
             return meeting_draft(event, tenant, None)
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        # Storage down, a transcription child that died: retried, then dead-lettered.
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(settings.BLOB_RETRIES),
-            wait=wait_exponential(multiplier=0.5, max=10),
-            reraise=True,
-        ):
-            with attempt, tempfile.TemporaryDirectory(dir=spool_dir) as folder:
-                path = await deps.blobs.spool(
-                    request.blob, max_bytes=settings.MEETING_MAX_BYTES, folder=Path(folder)
-                )
-                transcript = await run_transcription(
-                    path, factory=factory, timeout=settings.MEETING_TIMEOUT
-                )
+        transcript = await on_spooled_blob(
+            deps.blobs,
+            request.blob,
+            lambda path: run_transcription(path, factory=factory, timeout=settings.MEETING_TIMEOUT),
+            max_bytes=settings.MEETING_MAX_BYTES,
+            spool_dir=spool_dir,
+            attempts=settings.BLOB_RETRIES,
+        )
         return meeting_draft(event, tenant, transcript)
 
     return define_shard_agent(
