@@ -30,4 +30,9 @@ def register_agents(app: ProcessorsApp, role: ConsumerType) -> list[str]:
         ConsumerType.HEAVY: heavy,
         ConsumerType.ALL: light + heavy,
     }[role]
-    return [register(app) for register in chosen]
+    names = [register(app) for register in chosen]
+    if role in (ConsumerType.LIGHT, ConsumerType.ALL):
+        from tables import ml_fields  # needs the app
+
+        names.extend(ml_fields.register(app))
+    return names

@@ -64,7 +64,7 @@ class Linker:
         for event in events:
             if event.shard_type in COMMUNICATION_TYPES:
                 todo[(event.tenant_id, event.shard_id)] = None
-            elif event.shard_type in _TRIGGERS:
+            elif event.shard_type in _TRIGGERS and not _only_ml_fields(event):
                 for shard_id in await self._concerned(event):
                     todo[(event.tenant_id, shard_id)] = None
         for tenant_id, shard_id in todo:
@@ -271,3 +271,8 @@ def _before(shard: Shard, at: datetime | None) -> bool:
 def _strings(*values: Any) -> list[str]:
     items = [i for v in values for i in (v if isinstance(v, list) else [v])]
     return [i.strip().lower() for i in items if isinstance(i, str) and i.strip()]
+
+
+def _only_ml_fields(event: ShardEvent) -> bool:
+    """A write-back of ML fields: nothing linking reads has changed."""
+    return bool(event.changed_fields) and set(event.changed_fields) <= {"mlFields"}

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
+from faust.types import TransportT
 
 from processors.bootstrap import Dependencies, resolve_broker_url
 from processors.settings import Settings
 from streams.channels import Topics
+from streams.end_offsets import TrueEndTransport
+
+if TYPE_CHECKING:
+    from tables.ml_fields import MlFields
 
 __all__ = ["ProcessorsApp", "create_app"]
 
@@ -23,6 +28,11 @@ class ProcessorsApp(faust.App):
     deps: Dependencies
     contract_topics: Topics
     agent_names: list[str]
+    ml_fields: MlFields
+
+    def _new_transport(self) -> TransportT:
+        """aiokafka, with recovery end offsets checked by a fetch (`streams.end_offsets`)."""
+        return TrueEndTransport(self.conf.broker_consumer, self)
 
     async def on_first_start(self) -> None:
         """Start-up, as in the plan: dependencies → shard types, then web and agents."""
@@ -45,7 +55,8 @@ def create_app(settings: Settings, **overrides: Any) -> ProcessorsApp:
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     conf: dict[str, Any] = {
         "broker": broker_url,
-        "store": "memory://",
+        "store": settings.TABLE_STORE,
+        "table_standby_replicas": settings.TABLE_STANDBY_REPLICAS,
         "datadir": str(settings.DATA_DIR / "faust"),
         "web_port": settings.PORT,
         "web_enabled": True,
@@ -60,6 +71,8 @@ def create_app(settings: Settings, **overrides: Any) -> ProcessorsApp:
         "autodiscover": False,
         "logging_config": None,
     }
+    if settings.WEB_CANONICAL_URL:
+        conf["canonical_url"] = settings.WEB_CANONICAL_URL
     conf.update(overrides)
     app = ProcessorsApp(settings.APP_ID, **conf)
     app.settings = settings

@@ -17,7 +17,7 @@ from shards.sqlite import SqliteShardStore
 from shards.store import ShardStore
 from streams.admin import BrokerAdmin
 from streams.channels import StreamWriter, Topics
-from streams.topics import all_topics
+from streams.topics import all_topics, internal_topics
 
 __all__ = ["DEFAULT_BROKER_URL", "Dependencies", "build_store", "resolve_broker_url"]
 
@@ -85,7 +85,9 @@ class Dependencies:
             delay=s.STARTUP_RETRY_DELAY,
         )
         await self.admin.ensure_topics(
-            all_topics(), partitions=s.TOPIC_PARTITIONS, replication=s.TOPIC_REPLICATION
+            [*all_topics(), *internal_topics()],
+            partitions=s.TOPIC_PARTITIONS,
+            replication=s.TOPIC_REPLICATION,
         )
         await wait_for(
             "shard store", self._start_store, retries=s.STARTUP_RETRIES, delay=s.STARTUP_RETRY_DELAY

@@ -1,10 +1,11 @@
-"""The project's commands beside Faust's own (CONTRACT §6): bridge, broker, dev, publish, token."""
+"""The project's commands beside Faust's own (CONTRACT §6): bridge, broker, dev, publish,
+token, and the ML-field commands (recalculate, rebuild)."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,11 @@ from prometheus_client import start_http_server
 from bridge.publisher import RawEventPublisher, read_jsonl
 from processors.embedded_broker import EmbeddedBroker
 from processors.services import BridgeService, DevService
+from streams.models import RecalculateRequest
+from tables.features import compute_features
+from tables.state import rebuild_state
+from tables.timers import active_opportunities, queue_recalculations
+from tables.writeback import write_ml_fields
 from web.auth import issue_token
 
 if TYPE_CHECKING:
@@ -77,3 +83,72 @@ def register_commands(app: ProcessorsApp) -> None:
                 algorithm=settings.JWT_ALGORITHM,
             )
         )
+
+    @app.command(
+        option("--tenant", default=None, help="one tenant (default: every tenant)"),
+        option("--opportunity", default=None, help="one opportunity shard id (needs --tenant)"),
+        option("--all/--active", default=False, help="closed opportunities too"),
+    )
+    async def ml_fields_recalculate(
+        self: AppCommand, tenant: str | None, opportunity: str | None, all: bool
+    ) -> None:
+        """Queue ML-field recalculations (the daily timer's work, now) on the stream."""
+        if opportunity and not tenant:
+            raise SystemExit("--opportunity needs --tenant")
+        store = app.deps.store
+        await store.start()
+        await app.maybe_start_producer()
+        try:
+            if opportunity:
+                await app.deps.writer.recalculate(
+                    RecalculateRequest(
+                        tenant_id=str(tenant),
+                        opportunity_shard_id=opportunity,
+                        reason="command",
+                        requested_at=datetime.now(UTC),
+                    )
+                )
+                count = 1
+            else:
+                count = await queue_recalculations(
+                    store,
+                    app.deps.tenants,
+                    app.deps.writer.recalculate,
+                    reason="command",
+                    tenant_id=tenant,
+                    include_closed=all,
+                )
+            await app.producer.flush()
+        finally:
+            await store.stop()
+        self.say(f"queued {count} recalculations")
+
+    @app.command(
+        option("--tenant", default=None, help="one tenant (default: every tenant)"),
+        option("--dry-run", is_flag=True, default=False, help="compute and compare only"),
+    )
+    async def ml_fields_rebuild(self: AppCommand, tenant: str | None, dry_run: bool) -> None:
+        """Recompute every opportunity's ML fields from the store alone and write them."""
+        store, tenants = app.deps.store, app.deps.tenants
+        await store.start()
+        same = written = 0
+        try:
+            now = datetime.now(UTC)
+            async for shard in active_opportunities(
+                store, tenants, now, tenant_id=tenant, include_closed=True
+            ):
+                state = await rebuild_state(store, tenants, shard.tenant_id, shard.id)
+                if state is None:
+                    continue
+                fields = compute_features(state, now, tenants.of(shard.tenant_id).zone)
+                if shard.ml_fields == fields:
+                    same += 1
+                elif not dry_run:
+                    await write_ml_fields(store, shard.tenant_id, shard.id, fields, now)
+                    written += 1
+                else:
+                    written += 1
+        finally:
+            await store.stop()
+        verb = "differ" if dry_run else "rewritten"
+        self.say(f"{same + written} opportunities: {same} already equal, {written} {verb}")

@@ -10,6 +10,9 @@ __all__ = [
     "BRIDGE_MESSAGES",
     "DEAD_LETTERS",
     "EVENTS_PROCESSED",
+    "ML_CHANGES",
+    "ML_RECALCULATIONS",
+    "ML_WRITEBACKS",
     "SHARD_WRITES",
 ]
 
@@ -41,4 +44,18 @@ BRIDGE_MESSAGES = Counter(
 BRIDGE_BATCH_SECONDS = Histogram(
     "integration_bridge_batch_seconds",
     "Time from a batch's first delivery to its acknowledgement.",
+)
+ML_CHANGES = Counter(
+    "integration_ml_field_changes_total",
+    "Snapshots (activity or opportunity) applied to the ML-field table.",
+)
+ML_WRITEBACKS = Counter(
+    "integration_ml_field_writebacks_total",
+    "ML-field write-backs to opportunity shards, by outcome (written, unchanged).",
+    ["outcome"],
+)
+ML_RECALCULATIONS = Counter(
+    "integration_ml_field_recalculations_total",
+    "Recalculation requests queued, by origin (schedule, api, command).",
+    ["origin"],
 )

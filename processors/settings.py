@@ -78,6 +78,25 @@ class Settings(BaseSettings):
     MEETING_MAX_BYTES: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     MEETING_TIMEOUT: float = Field(default=3600.0, gt=0)
     BLOB_RETRIES: int = Field(default=4, ge=1)
+    TABLE_STORE: str = Field(
+        default="rocksdb://",
+        description="Faust table store: rocksdb:// (rocksdict, under DATA_DIR) or memory://",
+    )
+    TABLE_STANDBY_REPLICAS: int = Field(default=1, ge=0)
+    WEB_CANONICAL_URL: str | None = Field(
+        default=None,
+        description="how other workers reach this one's web views (table-routed API "
+        "calls); default http://<hostname>:<PORT>",
+    )
+    ML_WRITEBACK_DELAY: float = Field(
+        default=5.0, gt=0, description="longest wait before changed ML fields are written back"
+    )
+    ML_WRITEBACK_TICK: float = Field(default=0.5, gt=0)
+    ML_RECALC_CRON: str = Field(
+        default="0 2 * * *",
+        description="when active opportunities are recalculated (cron; a sixth field is seconds)",
+    )
+    ML_RECALC_TIME_ZONE: str = "UTC"
     JWT_ALGORITHM: str = "HS256"
     JWT_LEEWAY: float = Field(default=30.0, ge=0)
     TOKEN_TTL: int = Field(default=3600, ge=1, description="seconds a `token` lasts")

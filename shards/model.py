@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "HISTORY_FIELDS",
     "Link",
     "Shard",
     "ShardDraft",
@@ -67,6 +68,8 @@ class Shard(_Doc):
     source: ShardSource
     links: list[Link] = Field(default_factory=list)
     ml_fields: dict[str, Any] | None = None
+    ml_fields_updated_at: datetime | None = None
+    ml_fields_version: int | None = None
     created_at: datetime
     updated_at: datetime
     version: int = Field(ge=1)
@@ -120,25 +123,27 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
     """
     now = now or datetime.now(UTC)
     if existing is None:
+        structured = _history({}, draft, now, created=True)
         shard = Shard(
             id=draft.id,
             tenant_id=draft.tenant_id,
             shard_type=draft.shard_type,
             schema_version=draft.schema_version,
-            structured_data=draft.structured_data,
+            structured_data=structured,
             unstructured_data=draft.unstructured_data,
             source=draft.source,
             created_at=now,
             updated_at=now,
             version=1,
         )
-        return WriteOutcome(WriteKind.CREATED, shard, tuple(sorted(draft.structured_data)))
+        return WriteOutcome(WriteKind.CREATED, shard, tuple(sorted(structured)))
     if existing.source.event_id == draft.source.event_id:
         return WriteOutcome(WriteKind.UNCHANGED, existing)
     stored_at, incoming_at = existing.source.occurred_at, draft.source.occurred_at
     if stored_at is not None and incoming_at is not None and incoming_at < stored_at:
         return WriteOutcome(WriteKind.STALE, existing)
     structured = _keep_derived(existing.structured_data, draft.structured_data)
+    structured = _history(existing.structured_data, draft, now, base=structured)
     changed = _changed_fields(existing.structured_data, structured)
     unstructured = draft.unstructured_data or (
         existing.unstructured_data if structured.get("deleted") is True else {}
@@ -169,6 +174,41 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
 #: Dynamics connections → an opportunity's `contactRoles`): a draft without them keeps
 #: the stored value; a draft that carries them (a HubSpot deal's associations) wins.
 DERIVED_FIELDS = frozenset({"contactRoles"})
+
+
+#: Kept on an opportunity by the merge itself, since a CRM record carries only the
+#: current values: when its stage was entered and how often its close date moved later.
+HISTORY_FIELDS = frozenset({"stageEnteredAt", "closeDatePushCount"})
+
+
+def _history(
+    old: dict[str, Any],
+    draft: ShardDraft,
+    now: datetime,
+    *,
+    base: dict[str, Any] | None = None,
+    created: bool = False,
+) -> dict[str, Any]:
+    """An opportunity's structured data with its stage and close-date history."""
+    new = draft.structured_data if base is None else base
+    if draft.shard_type != "Opportunity":
+        return new
+    at = draft.source.occurred_at or now
+    new = dict(new)
+    if created or not old:
+        new.setdefault("stageEnteredAt", at.astimezone(UTC).isoformat())
+        new.setdefault("closeDatePushCount", 0)
+        return new
+    if new.get("stage") is not None and new.get("stage") != old.get("stage"):
+        new["stageEnteredAt"] = at.astimezone(UTC).isoformat()
+    else:
+        new["stageEnteredAt"] = old.get("stageEnteredAt") or at.astimezone(UTC).isoformat()
+    pushes = int(old.get("closeDatePushCount") or 0)
+    before, after = old.get("closeDate"), new.get("closeDate")
+    if isinstance(before, str) and isinstance(after, str) and after[:10] > before[:10]:
+        pushes += 1
+    new["closeDatePushCount"] = pushes
+    return new
 
 
 def _keep_derived(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -209,6 +209,19 @@ class SqliteShardStore:
 
         return await self._run(read)
 
+    async def tenant_ids(self, shard_type: str) -> list[str]:
+        rows = await self._run(
+            lambda: (
+                self._db()
+                .execute(
+                    "SELECT DISTINCT tenant_id FROM shards WHERE shard_type = ? ORDER BY tenant_id",
+                    (shard_type,),
+                )
+                .fetchall()
+            )
+        )
+        return [r[0] for r in rows]
+
     async def put_suggestion(self, suggestion: SuggestedLink) -> bool:
         """Store a suggestion; True when it is new. A decided one is never touched."""
 

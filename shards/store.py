@@ -70,6 +70,9 @@ class ShardStore(Protocol):
     ) -> list[Shard]:
         """Shards of a type whose look-up key (`shards.keys.index_keys`) has one of `values`."""
 
+    async def tenant_ids(self, shard_type: str) -> list[str]:
+        """Tenants that have shards of `shard_type`."""
+
     async def put_suggestion(self, suggestion: SuggestedLink) -> bool:
         """Store a suggestion; True when new; a decided one is never changed."""
 

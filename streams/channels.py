@@ -86,6 +86,13 @@ class StreamWriter:
                 key=event_key(event.tenant_id, event.shard_id).encode(), value=to_json(event)
             )
 
+    async def recalculate(self, request: RecalculateRequest) -> None:
+        """Queue one opportunity's ML-field recalculation on `ml_fields.recalculate`."""
+        await self._topics.ml_fields_recalculate_topic.send(
+            key=event_key(request.tenant_id, request.opportunity_shard_id).encode(),
+            value=to_json(request),
+        )
+
     async def send_raw(self, events: Iterable[RawEvent]) -> None:
         """Put derived raw events on their data type's raw topic, keyed like the bridge."""
         for event in events:

@@ -8,10 +8,12 @@ __all__ = [
     "DATA_TYPES",
     "DLQ_TOPIC",
     "LINK_EVENTS_TOPIC",
+    "ML_FIELDS_CHANGES_TOPIC",
     "ML_FIELDS_RECALCULATE_TOPIC",
     "SHARD_EVENTS_TOPIC",
     "all_topics",
     "event_key",
+    "internal_topics",
     "raw_topic",
 ]
 
@@ -21,6 +23,8 @@ DLQ_TOPIC: Final = "integration.dlq"
 SHARD_EVENTS_TOPIC: Final = "shard.events"
 LINK_EVENTS_TOPIC: Final = "link.events"
 ML_FIELDS_RECALCULATE_TOPIC: Final = "ml_fields.recalculate"
+#: The project's own repartition topic: ML-field snapshots keyed by opportunity.
+ML_FIELDS_CHANGES_TOPIC: Final = "ml_fields.changes"
 
 
 def raw_topic(data_type: str) -> str:
@@ -42,3 +46,8 @@ def all_topics() -> list[str]:
         LINK_EVENTS_TOPIC,
         ML_FIELDS_RECALCULATE_TOPIC,
     ]
+
+
+def internal_topics() -> list[str]:
+    """Topics of the processors' own, beside the contract's (Faust's are Faust's)."""
+    return [ML_FIELDS_CHANGES_TOPIC]

@@ -13,6 +13,7 @@ from processors.exceptions import ProcessorsError
 from web.approval import register_approval_page
 from web.auth import AuthError, Principal, authenticate
 from web.http import error, limit_of
+from web.ml_fields import register_ml_field_views
 from web.suggestions import register_suggestion_views
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def register_views(app: ProcessorsApp) -> None:
 
     register_suggestion_views(app, principal)
     register_approval_page(app)
+    register_ml_field_views(app, principal)
 
     @app.page("/health")
     class Health(View):

@@ -11,6 +11,8 @@ LIGHT = {
     "process_messages",
     "process_calendar_events",
     "link_activities",
+    "ml_route",
+    "ml_fields",
 }
 HEAVY = {"process_documents", "process_meetings"}
 

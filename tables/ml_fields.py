@@ -1,0 +1,297 @@
+"""ML fields in a Faust table keyed by opportunity: two agents, a write-back timer.
+
+- `ml_route` reads `shard.events` and `link.events` (keyed by the activity) and sends
+  snapshots (`tables.state.Change`) to `ml_fields.changes`, keyed
+  `<tenantId>:<opportunityShardId>`: the repartition step that brings every change
+  of one opportunity to the worker that owns it.
+- `ml_fields` reads `ml_fields.changes` and `ml_fields.recalculate` (same key, same
+  partitions), keeps `{"opp": facts, "acts": {activityId: facts}}` per opportunity
+  in the table `ml_fields` (changelog-backed; RocksDB or memory by `TABLE_STORE`),
+  coalescing a batch's changes into one table write per key.
+- a timer writes the fields back onto the opportunity shard, at most once per
+  `ML_WRITEBACK_DELAY` per opportunity (`tables.writeback.Pending`).
+
+Fields are computed from the facts when written or read (`tables.features`), so time
+passing needs no event; the daily crontab (`tables.timers`) only refreshes the
+written-back copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from aiokafka.partitioner import DefaultPartitioner
+from faust.streams import _current_event  # the context a table write takes its partition from
+from faust.types import TP, EventT, StreamT
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from processors.exceptions import ConcurrencyError, StoreError
+from processors.metrics import ML_CHANGES, ML_WRITEBACKS
+from streams.dead_letters import DeadLetter
+from streams.models import LinkEvent, RecalculateRequest, ShardEvent
+from streams.topics import (
+    LINK_EVENTS_TOPIC,
+    ML_FIELDS_CHANGES_TOPIC,
+    ML_FIELDS_RECALCULATE_TOPIC,
+    SHARD_EVENTS_TOPIC,
+)
+from tables.features import OpportunityState, compute_features
+from tables.state import Change, ChangeRouter, apply_changes, rebuild_state, table_key
+from tables.writeback import Pending, write_ml_fields
+
+if TYPE_CHECKING:
+    from processors.app import ProcessorsApp
+
+__all__ = ["TABLE_NAME", "MlFields", "register"]
+
+logger = logging.getLogger(__name__)
+
+TABLE_NAME: Final = "ml_fields"
+_WRITEBACK_BATCH: Final = 200
+
+
+class MlFields:
+    """The table and what reads it: the agents, the write-back, the API."""
+
+    def __init__(self, app: ProcessorsApp) -> None:
+        self.app = app
+        settings = app.settings
+        self.table = app.Table(
+            TABLE_NAME,
+            default=None,
+            # bytes keys are sent as they are ("raw"): the same bytes, so the same
+            # partition, as the source topics' keys (what routing and `owns` rely on)
+            key_type=bytes,
+            partitions=settings.TOPIC_PARTITIONS,
+            help="per opportunity: its facts and its linked activities' facts",
+        )
+        self.changes_topic = app.topic(
+            ML_FIELDS_CHANGES_TOPIC,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.TOPIC_PARTITIONS,
+        )
+        self.pending = Pending(settings.ML_WRITEBACK_DELAY)
+        self._partitioner = DefaultPartitioner()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def owns(self, key: str) -> bool:
+        """True when this worker holds `key`'s partition as active."""
+        partitions = list(range(self.app.settings.TOPIC_PARTITIONS))
+        partition = self._partitioner(key.encode(), partitions, partitions)
+        return TP(ML_FIELDS_CHANGES_TOPIC, partition) in self.app.assignor.assigned_actives()
+
+    async def state(self, tenant_id: str, opportunity_id: str) -> OpportunityState | None:
+        """The opportunity's state from the table; from the store when the table has none."""
+        value = self.table.get(table_key(tenant_id, opportunity_id).encode())
+        if value is not None:
+            return OpportunityState.from_value(value)
+        deps = self.app.deps
+        return await rebuild_state(deps.store, deps.tenants, tenant_id, opportunity_id)
+
+    def features(self, tenant_id: str, state: OpportunityState, now: datetime) -> dict[str, Any]:
+        """The fields at `now`, days counted in the tenant's time zone."""
+        return compute_features(state, now, self.app.deps.tenants.of(tenant_id).zone)
+
+    # --- writing back ------------------------------------------------------------------------
+
+    async def write_back(self, limit: int = _WRITEBACK_BATCH) -> int:
+        """Write the due opportunities' fields to the store; how many were written."""
+        deps = self.app.deps
+        written = []
+        for key in self.pending.take_due(limit):
+            if not self.owns(key):
+                continue  # another worker owns it now and sweeps it after its recovery
+            tenant_id, _, opportunity_id = key.partition(":")
+            value = self.table.get(key.encode())
+            if value is None:
+                continue
+            now = datetime.now(UTC)
+            fields = self.features(tenant_id, OpportunityState.from_value(value), now)
+            try:
+                shard = await write_ml_fields(deps.store, tenant_id, opportunity_id, fields, now)
+            except (StoreError, ConcurrencyError):
+                logger.warning("ML fields of %s not written; retried later", key, exc_info=True)
+                self.pending.mark([key])
+                continue
+            ML_WRITEBACKS.labels("written" if shard else "unchanged").inc()
+            if shard is not None:
+                written.append(
+                    ShardEvent(
+                        type="shard.updated",
+                        event_id=f"{shard.id}:v{shard.version}",
+                        tenant_id=tenant_id,
+                        shard_id=shard.id,
+                        shard_type=shard.shard_type,
+                        version=shard.version,
+                        changed_fields=["mlFields"],
+                        occurred_at=now,
+                    )
+                )
+        await deps.writer.announce(written)
+        return len(written)
+
+    def sweep(self) -> None:
+        """After a recovery: every opportunity this worker now owns is due for a check."""
+        keys = [k.decode() for k in list(self.table.keys())]
+        self.pending.mark([k for k in keys if self.owns(k)], now=True)
+
+    # --- applying changes --------------------------------------------------------------------
+
+    async def apply(self, events: list[EventT[bytes]]) -> None:
+        """One batch of `ml_fields.changes` and `ml_fields.recalculate` events."""
+        deps = self.app.deps
+        by_partition: dict[int, list[EventT[bytes]]] = defaultdict(list)
+        for e in events:
+            by_partition[e.message.partition].append(e)
+        letters: list[DeadLetter] = []
+        for partition_events in by_partition.values():
+            changes: dict[str, list[Change]] = defaultdict(list)
+            recalculate: dict[str, tuple[str, str]] = {}
+            for e in partition_events:
+                where = _where(e)
+                try:
+                    if e.message.topic == ML_FIELDS_RECALCULATE_TOPIC:
+                        r = RecalculateRequest.model_validate_json(e.value)
+                        key = table_key(r.tenant_id, r.opportunity_shard_id)
+                        recalculate[key] = (r.tenant_id, r.opportunity_shard_id)
+                    else:
+                        change = Change.from_json(e.value)
+                        changes[change.key].append(change)
+                except (ValidationError, ValueError, KeyError, TypeError) as exc:
+                    letters.append(DeadLetter.of(e.value, e.key, exc, "ml_fields", **where))
+            # Table writes take their partition (changelog and RocksDB) from the current
+            # event: the batch's events of this partition, so set it to one of them.
+            token = _current_event.set(weakref.ref(partition_events[-1]))
+            try:
+                for key, key_changes in changes.items():
+                    before = self.table.get(key.encode())
+                    after = apply_changes(before, key_changes)
+                    ML_CHANGES.inc(len(key_changes))
+                    if after != before:
+                        self.table[key.encode()] = after
+                        self.pending.mark([key])
+                for key, (tenant_id, opportunity_id) in recalculate.items():
+                    if self.table.get(key.encode()) is None:
+                        state = await rebuild_state(
+                            deps.store, deps.tenants, tenant_id, opportunity_id
+                        )
+                        if state is None:
+                            continue
+                        self.table[key.encode()] = {
+                            "opp": state.opportunity,
+                            "acts": dict(state.activities),
+                        }
+                    self.pending.mark([key], now=True)
+            finally:
+                _current_event.reset(token)
+        await deps.writer.dead_letter(letters)
+
+
+def register(app: ProcessorsApp) -> list[str]:
+    """Define the ML-field table, its two agents and timers on `app`; the agents' names."""
+    from tables.timers import register_timers
+
+    settings = app.settings
+    ml = MlFields(app)
+    app.ml_fields = ml
+    sources = app.topic(
+        SHARD_EVENTS_TOPIC,
+        LINK_EVENTS_TOPIC,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    inputs = app.topic(
+        ML_FIELDS_CHANGES_TOPIC,
+        ML_FIELDS_RECALCULATE_TOPIC,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(sources, name="ml_route")
+    async def ml_route(stream: StreamT[bytes]) -> None:
+        """Shard and link events → per-opportunity snapshots on `ml_fields.changes`."""
+        deps = app.deps
+        router = ChangeRouter(deps.store, deps.tenants)
+        async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
+            settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW
+        ):
+            parsed: list[ShardEvent | LinkEvent] = []
+            letters = []
+            for e in batch:
+                try:
+                    model = LinkEvent if e.message.topic == LINK_EVENTS_TOPIC else ShardEvent
+                    parsed.append(model.model_validate_json(e.value))
+                except ValidationError as exc:
+                    letters.append(DeadLetter.of(e.value, e.key, exc, "ml_route", **_where(e)))
+            try:
+                changes = await _retrying(settings, router.route, parsed)
+            except Exception as exc:  # never let one batch stop the agent
+                logger.exception("ML-field routing failed for a batch of %d", len(batch))
+                letters.extend(
+                    DeadLetter.of(e.value, e.key, exc, "ml_route", **_where(e)) for e in batch
+                )
+                changes = []
+            for change in changes:
+                await ml.changes_topic.send(key=change.key.encode(), value=change.to_json())
+            await deps.writer.dead_letter(letters)
+
+    @app.agent(inputs, name="ml_fields")
+    async def ml_fields(stream: StreamT[bytes]) -> None:
+        """Snapshots and recalculation requests → the table, and write-backs due."""
+        async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
+            settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW
+        ):
+            try:
+                await ml.apply(batch)
+            except Exception as exc:  # never let one batch stop the agent
+                logger.exception("ML-field table update failed for a batch of %d", len(batch))
+                await app.deps.writer.dead_letter(
+                    DeadLetter.of(e.value, e.key, exc, "ml_fields", **_where(e)) for e in batch
+                )
+
+    @app.timer(settings.ML_WRITEBACK_TICK)  # type: ignore[untyped-decorator]
+    async def ml_fields_write_back() -> None:
+        try:
+            await ml.write_back()
+        except Exception:  # a timer that raises stops for good
+            logger.exception("ML-field write-back failed; retried at the next tick")
+
+    @ml.table.on_recover
+    async def ml_fields_recovered() -> None:
+        ml.sweep()
+
+    register_timers(app, ml)
+    return [str(ml_route.name), str(ml_fields.name)]
+
+
+async def _retrying(settings: Any, fn: Any, *args: Any) -> Any:
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type((StoreError, ConcurrencyError)),
+        stop=stop_after_attempt(settings.AGENT_RETRIES),
+        wait=wait_exponential(multiplier=0.2, max=settings.AGENT_RETRY_MAX_DELAY),
+        reraise=True,
+    ):
+        with attempt:
+            return await fn(*args)
+    return None  # pragma: no cover  # AsyncRetrying either returns or raises
+
+
+def _where(e: EventT[bytes]) -> dict[str, str]:
+    return {
+        "sourceTopic": e.message.topic,
+        "sourcePartition": str(e.message.partition),
+        "sourceOffset": str(e.message.offset),
+    }
