@@ -25,7 +25,7 @@ from shards.store import ShardStore
 from shards.suggestions import SuggestedLink, suggestion_id
 from streams.models import LinkEvent, ShardEvent
 
-__all__ = ["LinkWriter", "Linker"]
+__all__ = ["LinkWriter", "Linker", "link_change_events"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +84,8 @@ class Linker:
         decision = decide(activity, candidates(activity, context, tenant), tenant, context.decided)
         now = datetime.now(UTC)
         automatic = [_link(c, "auto") for c in decision.links]
-        _, new = await write_links(self._store, tenant_id, shard_id, automatic)
-        events = [
-            _event("link.created", tenant_id, shard_id, link.target_shard_id,
-                   link.target_shard_type, link.confidence, link.method, "auto", now)
-            for link in new if link.status == "auto"
-        ]  # fmt: skip
+        _, new, removed = await write_links(self._store, tenant_id, shard_id, automatic)
+        events = link_change_events(tenant_id, shard_id, new, removed, now)
         for suggestion in decision.suggestions:
             stored = self._suggestion(shard, activity, suggestion.candidate, now)
             stored.alternatives = [_candidate_doc(a) for a in suggestion.alternatives]
@@ -222,6 +218,24 @@ def _candidate_doc(candidate: Candidate) -> dict[str, Any]:
         "method": candidate.method,
         "evidence": [_evidence_doc(e) for e in candidate.evidence],
     }
+
+
+def link_change_events(
+    tenant_id: str, shard_id: str, new: Iterable[Link], removed: Iterable[Link], at: datetime
+) -> list[LinkEvent]:
+    """`link.created` for each new automatic link; `link.rejected` (status `removed`) for
+    each automatic link a re-evaluation took away, so consumers (the ML fields) drop it."""
+    created = [
+        _event("link.created", tenant_id, shard_id, link.target_shard_id,
+               link.target_shard_type, link.confidence, link.method, "auto", at)
+        for link in new if link.status == "auto"
+    ]  # fmt: skip
+    gone = [
+        _event("link.rejected", tenant_id, shard_id, link.target_shard_id,
+               link.target_shard_type, link.confidence, link.method, "removed", at)
+        for link in removed
+    ]  # fmt: skip
+    return created + gone
 
 
 def _event(

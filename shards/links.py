@@ -23,17 +23,18 @@ async def write_links(
     *,
     approved: Iterable[Link] = (),
     attempts: int = 5,
-) -> tuple[Shard | None, list[Link]]:
+) -> tuple[Shard | None, list[Link], list[Link]]:
     """Replace the shard's automatic links with `automatic`, add `approved` ones.
 
     Approved links already on the shard stay whatever `automatic` says. Returns the
-    shard as written (None when it does not exist) and the links that are new.
+    shard as written (None when it does not exist), the links that are new and the
+    automatic links that are gone (linking changed its mind).
     """
     automatic, approved = list(automatic), list(approved)
     for _ in range(attempts):
         shard = await store.get(tenant_id, shard_id)
         if shard is None or shard.etag is None:
-            return None, []
+            return None, [], []
         kept = [link for link in shard.links if link.status in HUMAN_STATUSES]
         kept_targets = {link.target_shard_id for link in kept}
         for link in approved:
@@ -43,7 +44,7 @@ async def write_links(
         links = kept + [a for a in automatic if a.target_shard_id not in kept_targets]
         before = {(link.target_shard_id, link.status) for link in shard.links}
         if _same(shard.links, links):
-            return shard, []
+            return shard, [], []
         updated = shard.model_copy(
             update={"links": links, "version": shard.version + 1, "updated_at": datetime.now(UTC)}
         )
@@ -51,9 +52,12 @@ async def write_links(
             written = await store.replace(updated, if_match=shard.etag)
         except ConcurrencyError:
             continue
-        return written, [
-            link for link in links if (link.target_shard_id, link.status) not in before
-        ]
+        after = {link.target_shard_id for link in links}
+        return (
+            written,
+            [link for link in links if (link.target_shard_id, link.status) not in before],
+            [link for link in shard.links if link.target_shard_id not in after],
+        )
     message = f"shard {shard_id} kept changing; links not written"
     raise ConcurrencyError(message)
 

@@ -58,13 +58,17 @@ async def test_links_keep_people_decisions(store) -> None:
             method="m", status=status,
         )  # fmt: skip
 
-    shard, new = await write_links(store, "t1", shard_id, [link("o1", "auto")])
+    shard, new, _ = await write_links(store, "t1", shard_id, [link("o1", "auto")])
     assert [k.target_shard_id for k in new] == ["o1"]
     assert shard is not None and shard.version == outcome.shard.version + 1
-    _, new = await write_links(store, "t1", shard_id, [], approved=[link("o2", "approved")])
+    _, new, removed = await write_links(
+        store, "t1", shard_id, [], approved=[link("o2", "approved")]
+    )
     assert [k.target_shard_id for k in new] == ["o2"]
-    shard, new = await write_links(store, "t1", shard_id, [])
+    assert [(k.target_shard_id, k.status) for k in removed] == [("o1", "auto")]
+    shard, new, removed = await write_links(store, "t1", shard_id, [])
     assert new == []
+    assert removed == []
     assert shard is not None
     assert [(k.target_shard_id, k.status) for k in shard.links] == [("o2", "approved")]
 
