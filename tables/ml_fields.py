@@ -117,7 +117,14 @@ class MlFields:
             now = datetime.now(UTC)
             fields = self.features(tenant_id, OpportunityState.from_value(value), now)
             try:
-                shard = await write_ml_fields(deps.store, tenant_id, opportunity_id, fields, now)
+                shard = await write_ml_fields(
+                    deps.store,
+                    tenant_id,
+                    opportunity_id,
+                    fields,
+                    now,
+                    force=self.pending.forced(key),
+                )
             except (StoreError, ConcurrencyError):
                 logger.warning("ML fields of %s not written; retried later", key, exc_info=True)
                 self.pending.mark([key])
@@ -190,7 +197,7 @@ class MlFields:
                             "opp": state.opportunity,
                             "acts": dict(state.activities),
                         }
-                    self.pending.mark([key], now=True)
+                    self.pending.mark([key], now=True, force=True)
             finally:
                 _current_event.reset(token)
         await deps.writer.dead_letter(letters)

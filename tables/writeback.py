@@ -26,14 +26,21 @@ class Pending:
         self._delay = delay
         self._clock = clock
         self._due: dict[str, float] = {}
+        self._forced: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._due)
 
-    def mark(self, keys: Iterable[str], *, now: bool = False) -> None:
-        """Changed: due `delay` after the first unwritten change (`now`: at once)."""
+    def mark(self, keys: Iterable[str], *, now: bool = False, force: bool = False) -> None:
+        """Changed: due `delay` after the first unwritten change (`now`: at once).
+
+        `force`: written even when the fields did not change (a recalculation stamps
+        `mlFieldsUpdatedAt`, so readers see the fields are fresh).
+        """
         at = self._clock()
         for key in keys:
+            if force:
+                self._forced.add(key)
             due = at if now else at + self._delay
             self._due[key] = min(self._due.get(key, due), due)
 
@@ -45,9 +52,12 @@ class Pending:
             del self._due[key]
         return [k for _, k in due]
 
-    def forget(self, keep: Any) -> None:
-        """Drop keys for which `keep(key)` is false (partitions another worker now owns)."""
-        self._due = {k: d for k, d in self._due.items() if keep(k)}
+    def forced(self, key: str) -> bool:
+        """Whether `key` (just taken) must be written even if unchanged; asks once."""
+        if key in self._forced:
+            self._forced.discard(key)
+            return True
+        return False
 
 
 async def write_ml_fields(
@@ -57,6 +67,7 @@ async def write_ml_fields(
     fields: dict[str, Any],
     at: datetime,
     *,
+    force: bool = False,
     attempts: int = 5,
 ) -> Shard | None:
     """Put `fields` on the opportunity; the shard written, or None when nothing changed.
@@ -68,7 +79,7 @@ async def write_ml_fields(
         shard = await store.get(tenant_id, opportunity_id)
         if shard is None or shard.etag is None or shard.shard_type != "Opportunity":
             return None
-        if shard.ml_fields == fields:
+        if shard.ml_fields == fields and not force:
             return None
         updated = shard.model_copy(
             update={

@@ -27,6 +27,7 @@ TENANT_CONFIG = """
 tenants:
   t-northwind: {internalDomains: [northwind-sales.com], timeZone: America/Chicago}
   t-demo: {internalDomains: [northwind-sales.com]}
+  t-ml: {internalDomains: [northwind-sales.com], timeZone: Europe/Berlin}
 """
 
 
@@ -46,9 +47,14 @@ class Pipeline:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start `integration-processors ARGS` as `name`; `env` overrides settings."""
         log = (self.logs / f"{name}.log").open("ab")
-        process = subprocess.Popen([COMMAND, *args], env=self.env, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [COMMAND, *args], env={**self.env, **(env or {})}, stdout=log, stderr=log
+        )
         self.processes[name] = process
         return process
 
