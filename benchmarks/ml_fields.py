@@ -77,7 +77,7 @@ async def _prepare_store(db: Path, opportunities: int, emails: int, hot: bool = 
                     },
                     unstructured_data={},
                     source=_source("Opportunity", i),
-                )  # fmt: skip
+                )
                 for i in range(opportunities)
             ]
         )
@@ -97,7 +97,7 @@ async def _prepare_store(db: Path, opportunities: int, emails: int, hot: bool = 
                 },
                 unstructured_data={},
                 source=_source("Email", k),
-            )  # fmt: skip
+            )
             for k in range(emails)
         ]
         for start in range(0, len(drafts), 1000):
