@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "AGENT_BATCH_SECONDS",
     "BRIDGE_BATCH_SECONDS",
     "BRIDGE_MESSAGES",
+    "CONSUMER_PARTITIONS",
     "DEAD_LETTERS",
     "EVENTS_PROCESSED",
     "ML_CHANGES",
     "ML_RECALCULATIONS",
     "ML_WRITEBACKS",
     "SHARD_WRITES",
+    "observe_consumer",
 ]
 
 EVENTS_PROCESSED = Counter(
@@ -59,3 +63,24 @@ ML_RECALCULATIONS = Counter(
     "Recalculation requests queued, by origin (schedule, api, command).",
     ["origin"],
 )
+CONSUMER_PARTITIONS = Gauge(
+    "integration_consumer_partitions",
+    "The worker's topic partitions by flow state: assigned, fetching (active), held back "
+    "because a stream's buffer is full (buffered), paused (rebalance, recovery).",
+    ["state"],
+)
+
+
+def observe_consumer(app: Any) -> None:
+    """Set `CONSUMER_PARTITIONS` from the Faust consumer (read at each scrape)."""
+    consumer = getattr(app, "_consumer", None)
+    if consumer is None:
+        return
+    try:
+        assigned = consumer.assignment()
+    except Exception:  # noqa: BLE001  # not started yet: nothing to report
+        return
+    CONSUMER_PARTITIONS.labels("assigned").set(len(assigned))
+    CONSUMER_PARTITIONS.labels("active").set(len(consumer._active_partitions or ()))
+    CONSUMER_PARTITIONS.labels("buffered").set(len(consumer._buffered_partitions))
+    CONSUMER_PARTITIONS.labels("paused").set(len(consumer._paused_partitions))

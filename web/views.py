@@ -10,6 +10,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processors.exceptions import ProcessorsError
+from processors.metrics import observe_consumer
 from web.approval import register_approval_page
 from web.auth import AuthError, Principal, authenticate
 from web.http import error, limit_of
@@ -72,6 +73,7 @@ def register_views(app: ProcessorsApp) -> None:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
+            observe_consumer(app)
             # aiohttp refuses a content_type with parameters; the header carries them.
             return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
