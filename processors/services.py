@@ -59,6 +59,9 @@ class DevService(Service):
     async def on_start(self) -> None:
         self._broker.start()
         env = {**os.environ, "BROKER_URL": self._broker.url, "CONSUMER_TYPE": "all"}
+        # The embedded broker keeps nothing across restarts, so neither may the tables:
+        # a RocksDB table ahead of an empty changelog stops Faust's recovery.
+        env.setdefault("TABLE_STORE", "memory://")
         for args in (["bridge"], ["worker"]):
             self._processes.append(
                 await asyncio.create_subprocess_exec(
