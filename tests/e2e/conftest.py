@@ -64,9 +64,12 @@ class Pipeline:
         process.wait(10)
 
     def stop(self, name: str, timeout: float = 30) -> int:
-        process = self.processes.pop(name)
+        """SIGTERM; the process stays listed until it has exited (`kill` still works)."""
+        process = self.processes[name]
         process.send_signal(signal.SIGTERM)
-        return process.wait(timeout)
+        code = process.wait(timeout)
+        del self.processes[name]
+        return code
 
     def run(self, *args: str) -> str:
         done = subprocess.run(
