@@ -59,6 +59,20 @@ def register(app: ProcessorsApp) -> str:
                         "linking failed for %s of tenant %s", event.shard_id, event.tenant_id
                     )
                     letters.append(DeadLetter.of(e.value, e.key, exc, "link", **where))
+            ml = getattr(app, "ml_fields", None)
+            if ml is not None:
+                # The ML fields follow shard changes from here, not from a second agent
+                # on `shard.events`: with two consumers of one topic, Faust's revoke
+                # waits forever for a message one agent acked and the other's cleared
+                # queue never will (seen as a hung rebalance and a hung SIGTERM).
+                try:
+                    await ml.route([event for _, event, _ in events])
+                except Exception as exc:  # never let one batch stop the agent
+                    logger.exception("ML-field routing failed for %d shard events", len(events))
+                    letters.extend(
+                        DeadLetter.of(e.value, e.key, exc, "ml_route", **where)
+                        for e, _, where in events
+                    )
             await deps.writer.dead_letter(letters)
 
     return str(link_activities.name)

@@ -1,7 +1,8 @@
 """ML fields in a Faust table keyed by opportunity: two agents, a write-back timer.
 
-- `ml_route` reads `shard.events` and `link.events` (keyed by the activity) and sends
-  snapshots (`tables.state.Change`) to `ml_fields.changes`, keyed
+- `ml_route` (on `link.events`) and `link_activities` (after linking a batch of
+  `shard.events`: one agent per topic) send snapshots (`tables.state.Change`) to
+  `ml_fields.changes`, keyed
   `<tenantId>:<opportunityShardId>`: the repartition step that brings every change
   of one opportunity to the worker that owns it.
 - `ml_fields` reads `ml_fields.changes` and `ml_fields.recalculate` (same key, same
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -34,12 +36,7 @@ from processors.exceptions import ConcurrencyError, StoreError
 from processors.metrics import ML_CHANGES, ML_WRITEBACKS
 from streams.dead_letters import DeadLetter
 from streams.models import LinkEvent, RecalculateRequest, ShardEvent
-from streams.topics import (
-    LINK_EVENTS_TOPIC,
-    ML_FIELDS_CHANGES_TOPIC,
-    ML_FIELDS_RECALCULATE_TOPIC,
-    SHARD_EVENTS_TOPIC,
-)
+from streams.topics import ML_FIELDS_CHANGES_TOPIC, ML_FIELDS_RECALCULATE_TOPIC
 from tables.features import OpportunityState, compute_features
 from tables.state import Change, ChangeRouter, apply_changes, rebuild_state, table_key
 from tables.writeback import Pending, write_ml_fields
@@ -80,6 +77,16 @@ class MlFields:
         )
         self.pending = Pending(settings.ML_WRITEBACK_DELAY)
         self._partitioner = DefaultPartitioner()
+
+    # --- routing ---------------------------------------------------------------------------
+
+    async def route(self, events: Sequence[ShardEvent | LinkEvent]) -> None:
+        """Turn shard and link events into snapshots on `ml_fields.changes` (retried)."""
+        deps = self.app.deps
+        router = ChangeRouter(deps.store, deps.tenants)
+        changes = await _retrying(self.app.settings, router.route, events)
+        for change in changes or ():
+            await self.changes_topic.send(key=change.key.encode(), value=change.to_json())
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -195,7 +202,9 @@ class MlFields:
                             continue
                         self.table[key.encode()] = {
                             "opp": state.opportunity,
+                            "oppv": 0,
                             "acts": dict(state.activities),
+                            "ver": {},
                         }
                     self.pending.mark([key], now=True, force=True)
             finally:
@@ -210,14 +219,6 @@ def register(app: ProcessorsApp) -> list[str]:
     settings = app.settings
     ml = MlFields(app)
     app.ml_fields = ml
-    sources = app.topic(
-        SHARD_EVENTS_TOPIC,
-        LINK_EVENTS_TOPIC,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
     inputs = app.topic(
         ML_FIELDS_CHANGES_TOPIC,
         ML_FIELDS_RECALCULATE_TOPIC,
@@ -227,11 +228,11 @@ def register(app: ProcessorsApp) -> list[str]:
         value_serializer="raw",
     )
 
-    @app.agent(sources, name="ml_route")
+    @app.agent(app.contract_topics.link_events_topic, name="ml_route")
     async def ml_route(stream: StreamT[bytes]) -> None:
-        """Shard and link events → per-opportunity snapshots on `ml_fields.changes`."""
+        """Link events → per-opportunity snapshots on `ml_fields.changes` (shard events
+        come through `link_activities`, the one agent on `shard.events`)."""
         deps = app.deps
-        router = ChangeRouter(deps.store, deps.tenants)
         async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
             settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW
         ):
@@ -239,20 +240,16 @@ def register(app: ProcessorsApp) -> list[str]:
             letters = []
             for e in batch:
                 try:
-                    model = LinkEvent if e.message.topic == LINK_EVENTS_TOPIC else ShardEvent
-                    parsed.append(model.model_validate_json(e.value))
+                    parsed.append(LinkEvent.model_validate_json(e.value))
                 except ValidationError as exc:
                     letters.append(DeadLetter.of(e.value, e.key, exc, "ml_route", **_where(e)))
             try:
-                changes = await _retrying(settings, router.route, parsed)
+                await ml.route(parsed)
             except Exception as exc:  # never let one batch stop the agent
                 logger.exception("ML-field routing failed for a batch of %d", len(batch))
                 letters.extend(
                     DeadLetter.of(e.value, e.key, exc, "ml_route", **_where(e)) for e in batch
                 )
-                changes = []
-            for change in changes:
-                await ml.changes_topic.send(key=change.key.encode(), value=change.to_json())
             await deps.writer.dead_letter(letters)
 
     @app.agent(inputs, name="ml_fields")

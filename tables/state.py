@@ -57,6 +57,9 @@ class Change:
     kind: Literal["activity", "opportunity"]
     facts: Facts | None
     activity_id: str | None = None
+    #: the version of the shard the snapshot was read from: of two snapshots of the
+    #: same shard, the one read later (higher version) wins whatever the arrival order
+    version: int = 0
 
     @property
     def key(self) -> str:
@@ -70,6 +73,7 @@ class Change:
                 "kind": self.kind,
                 "activityId": self.activity_id,
                 "facts": self.facts,
+                "version": self.version,
             },
             separators=(",", ":"),
         ).encode()
@@ -93,22 +97,35 @@ class Change:
             kind=doc["kind"],
             facts=facts,
             activity_id=doc.get("activityId"),
+            version=int(doc.get("version") or 0),
         )
 
 
 def apply_changes(value: dict[str, Any] | None, changes: Iterable[Change]) -> dict[str, Any]:
-    """The table value after `changes` (in order); the input is not modified."""
-    opp = (value or {}).get("opp")
-    acts: dict[str, Facts] = dict((value or {}).get("acts") or {})
+    """The table value after `changes`; the input is not modified.
+
+    A snapshot older than the one applied last for the same shard (lower version) is
+    ignored, so two agents' snapshots of one activity may arrive in either order.
+    Versions of removed activities are kept (`ver`) for the same reason.
+    """
+    value = value or {}
+    opp = value.get("opp")
+    opp_version = int(value.get("oppv") or 0)
+    acts: dict[str, Facts] = dict(value.get("acts") or {})
+    versions: dict[str, int] = dict(value.get("ver") or {})
     for change in changes:
         if change.kind == "opportunity":
-            opp = change.facts
+            if change.version >= opp_version:
+                opp, opp_version = change.facts, change.version
         elif change.activity_id is not None:
+            if change.version < versions.get(change.activity_id, 0):
+                continue
+            versions[change.activity_id] = change.version
             if change.facts is None:
                 acts.pop(change.activity_id, None)
             else:
                 acts[change.activity_id] = change.facts
-    return {"opp": opp, "acts": acts}
+    return {"opp": opp, "oppv": opp_version, "acts": acts, "ver": versions}
 
 
 class ChangeRouter:
@@ -142,7 +159,8 @@ class ChangeRouter:
         for tenant_id, opportunity_id in opportunities:
             shard = await self._store.get(tenant_id, opportunity_id)
             facts = opportunity_facts(shard) if shard is not None else None
-            changes.append(Change(tenant_id, opportunity_id, "opportunity", facts))
+            version = shard.version if shard is not None else 0
+            changes.append(Change(tenant_id, opportunity_id, "opportunity", facts, None, version))
         for (tenant_id, activity_id), named in activities.items():
             changes.extend(await self._activity_changes(tenant_id, activity_id, named))
         return changes
@@ -155,6 +173,7 @@ class ChangeRouter:
         facts = None
         if shard is not None and linked:
             facts = await facts_of(self._store, self._tenants, shard)
+        version = shard.version if shard is not None else 0
         return [
             Change(
                 tenant_id,
@@ -162,6 +181,7 @@ class ChangeRouter:
                 "activity",
                 facts if opportunity_id in linked else None,
                 activity_id,
+                version,
             )
             for opportunity_id in sorted(set(linked) | named)
         ]
