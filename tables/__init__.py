@@ -1,1 +1,1 @@
-"""Faust tables of per-opportunity ML fields and their timers (issue 5; not built yet)."""
+"""ML fields: per-opportunity activity features in a Faust table, their write-back and timers."""
