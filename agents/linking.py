@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from faust.types import StreamT
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from linking.service import Linker
-from processors.exceptions import ConcurrencyError, StoreError
-from streams.dead_letters import DeadLetter
+from processors.retries import retry_store
+from streams.dead_letters import DeadLetter, event_source
 from streams.models import ShardEvent
 
 if TYPE_CHECKING:
@@ -35,25 +35,14 @@ def register(app: ProcessorsApp) -> str:
         ):
             events, letters = [], []
             for e in batch:
-                where = {
-                    "sourceTopic": e.message.topic,
-                    "sourcePartition": str(e.message.partition),
-                    "sourceOffset": str(e.message.offset),
-                }
+                where = event_source(e)
                 try:
                     events.append((e, ShardEvent.model_validate_json(e.value), where))
                 except ValidationError as exc:
                     letters.append(DeadLetter.of(e.value, e.key, exc, "link", **where))
             for e, event, where in events:
                 try:
-                    async for attempt in AsyncRetrying(
-                        retry=retry_if_exception_type((StoreError, ConcurrencyError)),
-                        stop=stop_after_attempt(settings.AGENT_RETRIES),
-                        wait=wait_exponential(multiplier=0.2, max=settings.AGENT_RETRY_MAX_DELAY),
-                        reraise=True,
-                    ):
-                        with attempt:
-                            await linker.process([event])
+                    await retry_store(settings, partial(linker.process, [event]))
                 except Exception as exc:  # never let one event stop the agent
                     logger.exception(
                         "linking failed for %s of tenant %s", event.shard_id, event.tenant_id

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["DeadLetter", "Stage"]
+__all__ = ["DeadLetter", "Stage", "event_source"]
 
 Stage = str  # "bridge", "validate", "map", "store", ...
 
@@ -72,3 +73,12 @@ class DeadLetter:
             return self.value
         decoded.update(self.reason())  # a replayed dead letter gets the newer reason
         return json.dumps(decoded, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def event_source(event: Any) -> dict[str, str]:
+    """Where a Faust event came from, as the `source*` fields of its dead letter."""
+    return {
+        "sourceTopic": event.message.topic,
+        "sourcePartition": str(event.message.partition),
+        "sourceOffset": str(event.message.offset),
+    }

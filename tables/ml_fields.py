@@ -30,11 +30,13 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.streams import _current_event  # the context a table write takes its partition from
 from faust.types import TP, EventT, StreamT
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from agents.pipeline import shard_event
 from processors.exceptions import ConcurrencyError, StoreError
 from processors.metrics import ML_CHANGES, ML_WRITEBACKS
-from streams.dead_letters import DeadLetter
+from processors.retries import retry_store
+from shards.model import WriteKind, WriteOutcome
+from streams.dead_letters import DeadLetter, event_source
 from streams.models import LinkEvent, RecalculateRequest, ShardEvent
 from streams.topics import ML_FIELDS_CHANGES_TOPIC, ML_FIELDS_RECALCULATE_TOPIC
 from tables.features import OpportunityState, compute_features
@@ -84,8 +86,8 @@ class MlFields:
         """Turn shard and link events into snapshots on `ml_fields.changes` (retried)."""
         deps = self.app.deps
         router = ChangeRouter(deps.store, deps.tenants)
-        changes = await _retrying(self.app.settings, router.route, events)
-        for change in changes or ():
+        changes = await retry_store(self.app.settings, lambda: router.route(events))
+        for change in changes:
             await self.changes_topic.send(key=change.key.encode(), value=change.to_json())
 
     # --- reading ---------------------------------------------------------------------------
@@ -138,18 +140,7 @@ class MlFields:
                 continue
             ML_WRITEBACKS.labels("written" if shard else "unchanged").inc()
             if shard is not None:
-                written.append(
-                    ShardEvent(
-                        type="shard.updated",
-                        event_id=f"{shard.id}:v{shard.version}",
-                        tenant_id=tenant_id,
-                        shard_id=shard.id,
-                        shard_type=shard.shard_type,
-                        version=shard.version,
-                        changed_fields=["mlFields"],
-                        occurred_at=now,
-                    )
-                )
+                written.append(shard_event(WriteOutcome(WriteKind.UPDATED, shard, ("mlFields",))))
         await deps.writer.announce(written)
         return len(written)
 
@@ -171,7 +162,7 @@ class MlFields:
             changes: dict[str, list[Change]] = defaultdict(list)
             recalculate: dict[str, tuple[str, str]] = {}
             for e in partition_events:
-                where = _where(e)
+                where = event_source(e)
                 try:
                     if e.message.topic == ML_FIELDS_RECALCULATE_TOPIC:
                         r = RecalculateRequest.model_validate_json(e.value)
@@ -242,13 +233,15 @@ def register(app: ProcessorsApp) -> list[str]:
                 try:
                     parsed.append(LinkEvent.model_validate_json(e.value))
                 except ValidationError as exc:
-                    letters.append(DeadLetter.of(e.value, e.key, exc, "ml_route", **_where(e)))
+                    letters.append(
+                        DeadLetter.of(e.value, e.key, exc, "ml_route", **event_source(e))
+                    )
             try:
                 await ml.route(parsed)
             except Exception as exc:  # never let one batch stop the agent
                 logger.exception("ML-field routing failed for a batch of %d", len(batch))
                 letters.extend(
-                    DeadLetter.of(e.value, e.key, exc, "ml_route", **_where(e)) for e in batch
+                    DeadLetter.of(e.value, e.key, exc, "ml_route", **event_source(e)) for e in batch
                 )
             await deps.writer.dead_letter(letters)
 
@@ -263,7 +256,8 @@ def register(app: ProcessorsApp) -> list[str]:
             except Exception as exc:  # never let one batch stop the agent
                 logger.exception("ML-field table update failed for a batch of %d", len(batch))
                 await app.deps.writer.dead_letter(
-                    DeadLetter.of(e.value, e.key, exc, "ml_fields", **_where(e)) for e in batch
+                    DeadLetter.of(e.value, e.key, exc, "ml_fields", **event_source(e))
+                    for e in batch
                 )
 
     @app.timer(settings.ML_WRITEBACK_TICK)  # type: ignore[untyped-decorator]
@@ -279,23 +273,3 @@ def register(app: ProcessorsApp) -> list[str]:
 
     register_timers(app, ml)
     return [str(ml_route.name), str(ml_fields.name)]
-
-
-async def _retrying(settings: Any, fn: Any, *args: Any) -> Any:
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type((StoreError, ConcurrencyError)),
-        stop=stop_after_attempt(settings.AGENT_RETRIES),
-        wait=wait_exponential(multiplier=0.2, max=settings.AGENT_RETRY_MAX_DELAY),
-        reraise=True,
-    ):
-        with attempt:
-            return await fn(*args)
-    return None  # pragma: no cover  # AsyncRetrying either returns or raises
-
-
-def _where(e: EventT[bytes]) -> dict[str, str]:
-    return {
-        "sourceTopic": e.message.topic,
-        "sourcePartition": str(e.message.partition),
-        "sourceOffset": str(e.message.offset),
-    }

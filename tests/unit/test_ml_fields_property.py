@@ -21,11 +21,12 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from agents.pipeline import shard_event
 from linking.service import link_change_events
 from processors.startup import ensure_shard_types
 from processors.tenants import TenantConfig, TenantDirectory
 from shards.links import write_links
-from shards.model import Link, ShardDraft, ShardSource, WriteOutcome
+from shards.model import Link, ShardDraft, ShardSource
 from shards.sqlite import SqliteShardStore
 from streams.models import LinkEvent, ShardEvent
 from tables.features import OpportunityState, compute_features
@@ -91,7 +92,7 @@ class World:
     async def upsert(self, draft: ShardDraft) -> None:
         [outcome] = await self.store.upsert_many([draft])
         if outcome.changed:
-            await self.deliver([_shard_event(outcome, self.now)])
+            await self.deliver([shard_event(outcome)])
 
     def source(self, entity: str, external_id: str) -> ShardSource:
         self.tick += 1
@@ -114,20 +115,6 @@ class World:
             assert compute_features(incremental, self.now, zone) == compute_features(
                 rebuilt, self.now, zone
             ), opp
-
-
-def _shard_event(outcome: WriteOutcome, at: datetime) -> ShardEvent:
-    shard = outcome.shard
-    return ShardEvent(
-        type="shard.created" if shard.version == 1 else "shard.updated",
-        event_id=f"{shard.id}:v{shard.version}",
-        tenant_id=shard.tenant_id,
-        shard_id=shard.id,
-        shard_type=shard.shard_type,
-        version=shard.version,
-        changed_fields=list(outcome.changed_fields),
-        occurred_at=at,
-    )
 
 
 def _activity(world: World, op: tuple[Any, ...]) -> ShardDraft:
