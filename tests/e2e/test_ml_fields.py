@@ -12,6 +12,7 @@ import asyncio
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from bridge.publisher import RawEventPublisher
 from processors.embedded_broker import free_port
@@ -105,6 +107,17 @@ def linked(db: Path) -> int:
             (TENANT,),
         ).fetchone()
     return int(n)
+
+
+async def produce(pipe: Pipeline, items: list[tuple[str, bytes]]) -> None:
+    """Values straight onto topics (keyed outside every tenant)."""
+    producer = AIOKafkaProducer(bootstrap_servers=pipe.broker.bootstrap)
+    await producer.start()
+    try:
+        for topic, value in items:
+            await producer.send_and_wait(topic, value, key=b"malformed")
+    finally:
+        await producer.stop()
 
 
 def count(db: Path, shard_type: str) -> int:
@@ -260,7 +273,8 @@ def test_tables_move_when_a_third_worker_joins(tmp_path: Path, rabbitmq_url: str
 
 
 def test_the_crontab_fires_on_the_leader_only(tmp_path: Path, rabbitmq_url: str) -> None:
-    fire = datetime.now(UTC) + timedelta(seconds=45)
+    # whole seconds: cron fires on the second, so a write at fire + 0.3 s is after it
+    fire = (datetime.now(UTC) + timedelta(seconds=60)).replace(microsecond=0)
     cron = f"{fire.minute} {fire.hour} * * * {fire.second}"  # sixth field: seconds
     with running_pipeline(
         tmp_path, rabbitmq_url, CONSUMER_TYPE="light", ML_RECALC_CRON=cron,
@@ -287,6 +301,30 @@ def test_the_crontab_fires_on_the_leader_only(tmp_path: Path, rabbitmq_url: str)
                 payload.update(IsClosed=True, IsWon=True, StageName="Closed Won")
         asyncio.run(publish(pipe, records))
         wait_for("the opportunities", lambda: count(db, "Opportunity") == 5, 90)
+        # Bad input for the ML-field agent: dead-lettered with its reason; the scheduled
+        # recalculation below shows the agent went on.
+        marker = uuid.uuid4().hex
+        asyncio.run(
+            produce(
+                pipe,
+                [
+                    ("ml_fields.recalculate", f"not json {marker}".encode()),
+                    ("ml_fields.changes", json.dumps({"kind": "other", "m": marker}).encode()),
+                ],
+            )
+        )
+
+        def letters() -> list[Any]:
+            records = asyncio.run(
+                consume_all(pipe.broker.bootstrap, "integration.dlq", expect=10**6, timeout=2)
+            )
+            return [r for r in records if marker.encode() in r.value]
+
+        dead = wait_for("two dead letters", lambda: len(letters()) == 2, 60) and letters()
+        for record in dead:
+            headers = {k: v.decode() for k, v in record.headers}
+            assert headers["stage"] == "ml_fields"
+            assert headers["error"] and headers["errorType"]
         assert datetime.now(UTC) < fire - timedelta(seconds=5), "set-up took too long"
         time.sleep(max(0.0, (fire - datetime.now(UTC)).total_seconds()) + 8)
         requests = asyncio.run(
