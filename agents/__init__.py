@@ -2,37 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import faust
 
-from processors.settings import ConsumerType
+from agents import crm, document, email, event, linking, meeting, message
+from agents.deps import AgentDeps
+from agents.linking import ShardEventSink
+from core.settings import ConsumerType
 
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
-
-__all__ = ["register_agents"]
+__all__ = ["AgentDeps", "ShardEventSink", "register_agents"]
 
 
-def register_agents(app: ProcessorsApp, role: ConsumerType) -> list[str]:
-    """Define the agents of `role` on `app`; their names."""
-    from agents import crm, document, email, event, linking, meeting, message  # need the app
-
-    light: list[Callable[[ProcessorsApp], str]] = [
-        crm.register,
-        email.register,
-        message.register,
-        event.register,
-        linking.register,
-    ]
-    heavy: list[Callable[[ProcessorsApp], str]] = [document.register, meeting.register]
-    chosen = {
-        ConsumerType.LIGHT: light,
-        ConsumerType.HEAVY: heavy,
-        ConsumerType.ALL: light + heavy,
-    }[role]
-    names = [register(app) for register in chosen]
+def register_agents(
+    app: faust.App,
+    role: ConsumerType,
+    deps: AgentDeps,
+    *,
+    after_linking: ShardEventSink | None = None,
+) -> list[str]:
+    """Define the agents of `role` on `app`; their names. `after_linking` follows the
+    linked shard events (the ML fields, on roles that run them)."""
+    names = []
     if role in (ConsumerType.LIGHT, ConsumerType.ALL):
-        from tables import ml_fields  # needs the app
-
-        names.extend(ml_fields.register(app))
+        names += [
+            crm.register(app, deps),
+            email.register(app, deps),
+            message.register(app, deps),
+            event.register(app, deps),
+            linking.register(app, deps, after_linking),
+        ]
+    if role in (ConsumerType.HEAVY, ConsumerType.ALL):
+        names += [document.register(app, deps), meeting.register(app, deps)]
     return names

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
+import faust
 from faust.types import StreamT
 
-from agents.pipeline import IncomingEvent, ShardPipeline
+from agents.deps import AgentDeps
+from agents.pipeline import ShardPipeline
+from core.tenants import TenantConfig
 from shards.model import ShardDraft, WriteOutcome
+from streams.consuming import batches
 from streams.models import RawEvent
 
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
-
-__all__ = ["define_shard_agent"]
+__all__ = ["define_shard_agent", "define_tenant_agent"]
 
 
 def define_shard_agent(
-    app: ProcessorsApp,
+    app: faust.App,
+    deps: AgentDeps,
     *,
     name: str,
     data_type: str,
@@ -30,10 +31,9 @@ def define_shard_agent(
     stage: str = "map",
 ) -> str:
     """Define agent `name` on `integration.raw.<data_type>`; its name."""
-    settings = app.settings
+    settings = deps.settings
 
     async def consume(stream: StreamT[bytes]) -> None:
-        deps = app.deps
         pipeline = ShardPipeline(
             agent=data_type,
             data_type=data_type,
@@ -47,23 +47,32 @@ def define_shard_agent(
             concurrency=concurrency,
             stage=stage,
         )
-        async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
-            settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW
-        ):
-            await pipeline.process(
-                [
-                    IncomingEvent(
-                        value=e.value,
-                        key=e.key,
-                        topic=e.message.topic,
-                        partition=e.message.partition,
-                        offset=e.message.offset,
-                    )
-                    for e in batch
-                ]
-            )
+        async for batch in batches(stream, settings.AGENT_BATCH_SIZE, settings.AGENT_BATCH_WINDOW):
+            await pipeline.process(batch)
 
     consume.__name__ = consume.__qualname__ = name
     consume.__doc__ = doc
-    agent = app.agent(app.contract_topics.raw[data_type], name=name)(consume)
+    agent = app.agent(deps.topics.raw[data_type], name=name)(consume)
     return str(agent.name)
+
+
+def define_tenant_agent(
+    app: faust.App,
+    deps: AgentDeps,
+    *,
+    name: str,
+    data_type: str,
+    normalise: Callable[[RawEvent, TenantConfig], ShardDraft],
+    follow_ups: Callable[[RawEvent, ShardDraft], list[RawEvent]] | None = None,
+    doc: str,
+) -> str:
+    """Define agent `name` whose drafts come from `normalise(event, the tenant's config)`."""
+    return define_shard_agent(
+        app,
+        deps,
+        name=name,
+        data_type=data_type,
+        to_draft=lambda event: normalise(event, deps.tenants.of(event.tenant_id)),
+        follow_ups=follow_ups,
+        doc=doc,
+    )

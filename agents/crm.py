@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import faust
 
 from agents.consume import define_shard_agent
+from agents.deps import AgentDeps
 from mappings.crm import map_crm_event
 from shards.contact_roles import ROLE_TYPE, sync_contact_roles
 from shards.model import ShardDraft, WriteKind, WriteOutcome
 from streams.models import RawEvent
 
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
-
 __all__ = ["register"]
 
 
-def register(app: ProcessorsApp) -> str:
+def register(app: faust.App, deps: AgentDeps) -> str:
     """Define `process_crm_records` on `app`; its name."""
-    mappings, store, tenants = app.deps.mappings, app.deps.store, app.deps.tenants
 
     def to_draft(event: RawEvent) -> ShardDraft:
-        own = tenants.crm_mappings(event.tenant_id, event.integration_id, mappings)
-        return map_crm_event(event, own)
+        return map_crm_event(event, deps.mappings.of(event.tenant_id, event.integration_id))
 
     async def sync_roles(outcomes: list[WriteOutcome]) -> list[WriteOutcome]:
         opportunities = set()
@@ -34,11 +30,12 @@ def register(app: ProcessorsApp) -> str:
                 opportunities.add((shard.tenant_id, shard.structured_data["opportunityId"]))
             elif shard.shard_type == "Opportunity" and outcome.kind is WriteKind.CREATED:
                 opportunities.add((shard.tenant_id, shard.id))
-        synced = [await sync_contact_roles(store, t, o) for t, o in sorted(opportunities)]
+        synced = [await sync_contact_roles(deps.store, t, o) for t, o in sorted(opportunities)]
         return [s for s in synced if s is not None]
 
     return define_shard_agent(
         app,
+        deps,
         name="process_crm_records",
         data_type="crm",
         to_draft=to_draft,

@@ -9,10 +9,10 @@ is down is retried, then dead-lettered with the reason (replayable).
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Any
+import faust
 
 from agents.consume import define_shard_agent
+from agents.deps import AgentDeps
 from agents.spooled import on_spooled_blob
 from blobs.errors import BlobTooLargeError
 from documents.extract import Extraction, ExtractionLimits
@@ -21,35 +21,15 @@ from normalisers.document import document_draft, document_request
 from shards.model import ShardDraft
 from streams.models import RawEvent
 
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
-
-__all__ = ["ocr_factory", "register"]
+__all__ = ["register"]
 
 
-def ocr_factory(app: ProcessorsApp) -> Any:
-    """Azure AI Vision when its endpoint is set, else local Tesseract (settings only)."""
-    settings = app.settings
-    if settings.AZURE_COMPUTER_VISION_ENDPOINT and settings.AZURE_COMPUTER_VISION_KEY:
-        from documents.azure_vision import AzureVisionOcr  # only when configured
-
-        return functools.partial(
-            AzureVisionOcr,
-            settings.AZURE_COMPUTER_VISION_ENDPOINT,
-            settings.AZURE_COMPUTER_VISION_KEY.get_secret_value(),
-        )
-    from documents.ocr import TesseractOcr
-
-    return TesseractOcr
-
-
-def register(app: ProcessorsApp) -> str:
+def register(app: faust.App, deps: AgentDeps) -> str:
     """Define `process_documents` on `app`; its name."""
-    settings, deps = app.settings, app.deps
+    settings = deps.settings
     limits = ExtractionLimits(
         max_chars=settings.DOCUMENT_MAX_CHARS, max_file_bytes=settings.DOCUMENT_MAX_BYTES
     )
-    ocr = ocr_factory(app)
     spool_dir = settings.DATA_DIR / "spool"
 
     async def to_draft(event: RawEvent) -> ShardDraft:
@@ -63,7 +43,7 @@ def register(app: ProcessorsApp) -> str:
                     content_type=request.content_type,
                     file_name=request.file_name,
                     limits=limits,
-                    ocr_factory=ocr,
+                    ocr_factory=deps.ocr,
                     timeout=settings.DOCUMENT_TIMEOUT,
                 ),
                 max_bytes=settings.DOCUMENT_MAX_BYTES,
@@ -76,6 +56,7 @@ def register(app: ProcessorsApp) -> str:
 
     return define_shard_agent(
         app,
+        deps,
         name="process_documents",
         data_type="document",
         to_draft=to_draft,

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import faust
 
-from agents.consume import define_shard_agent
+from agents.consume import define_tenant_agent
+from agents.deps import AgentDeps
 from normalisers.event import normalise_calendar_event
-from shards.model import ShardDraft
-from streams.models import RawEvent
-
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
 
 __all__ = ["register"]
 
 
-def register(app: ProcessorsApp) -> str:
+def register(app: faust.App, deps: AgentDeps) -> str:
     """Define `process_calendar_events` on `app`; its name."""
-    tenants = app.deps.tenants
-
-    def to_draft(event: RawEvent) -> ShardDraft:
-        return normalise_calendar_event(event, tenants.of(event.tenant_id))
-
-    return define_shard_agent(
+    return define_tenant_agent(
         app,
+        deps,
         name="process_calendar_events",
         data_type="event",
-        to_draft=to_draft,
+        normalise=normalise_calendar_event,
         doc="Normalise raw calendar events (generic, Google, Graph) into CalendarEvent shards.",
     )

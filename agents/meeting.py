@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING
+import faust
 
 from agents.consume import define_shard_agent
+from agents.deps import AgentDeps
 from agents.spooled import on_spooled_blob
 from normalisers.meeting import meeting_draft, meeting_request
 from shards.model import ShardDraft
 from speech.runner import run_transcription
 from streams.models import RawEvent
 
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
-    from speech.runner import TranscriberFactory
-
-__all__ = ["register", "transcriber_factory"]
+__all__ = ["register"]
 
 
-def transcriber_factory(app: ProcessorsApp) -> TranscriberFactory:
-    """Azure Speech when `AZURE_SPEECH_ENDPOINT` is set, else local Whisper (settings only)."""
-    settings = app.settings
-    if settings.AZURE_SPEECH_ENDPOINT and settings.AZURE_SPEECH_KEY:
-        from speech.azure import AzureSpeechTranscriber  # only when configured
-
-        return functools.partial(
-            AzureSpeechTranscriber,
-            settings.AZURE_SPEECH_ENDPOINT,
-            settings.AZURE_SPEECH_KEY.get_secret_value(),
-        )
-    from speech.whisper import WhisperTranscriber  # loads in the child only
-
-    return WhisperTranscriber
-
-
-def register(app: ProcessorsApp) -> str:
+def register(app: faust.App, deps: AgentDeps) -> str:
     """Define `process_meetings` on `app`; its name."""
-    settings, deps = app.settings, app.deps
-    factory = transcriber_factory(app)
+    settings = deps.settings
     spool_dir = settings.DATA_DIR / "spool"
 
     async def to_draft(event: RawEvent) -> ShardDraft:
@@ -49,7 +28,9 @@ def register(app: ProcessorsApp) -> str:
         transcript = await on_spooled_blob(
             deps.blobs,
             request.blob,
-            lambda path: run_transcription(path, factory=factory, timeout=settings.MEETING_TIMEOUT),
+            lambda path: run_transcription(
+                path, factory=deps.transcriber, timeout=settings.MEETING_TIMEOUT
+            ),
             max_bytes=settings.MEETING_MAX_BYTES,
             spool_dir=spool_dir,
             attempts=settings.BLOB_RETRIES,
@@ -58,6 +39,7 @@ def register(app: ProcessorsApp) -> str:
 
     return define_shard_agent(
         app,
+        deps,
         name="process_meetings",
         data_type="meeting",
         to_draft=to_draft,

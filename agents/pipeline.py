@@ -14,73 +14,23 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
-from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState
 
-from bridge.routing import describe_validation_error
-from processors.exceptions import BadEventError, ShardTypeMissingError, StoreError
-from processors.metrics import AGENT_BATCH_SECONDS, EVENTS_PROCESSED, SHARD_WRITES
+from core.exceptions import BadEventError, ShardTypeMissingError, StoreError
+from core.metrics import AGENT_BATCH_SECONDS, EVENTS_PROCESSED, SHARD_WRITES
+from core.retries import retry_store
 from shards.model import ShardDraft, WriteKind, WriteOutcome
 from shards.store import ShardStore
 from shards.types import definition
 from streams.channels import StreamWriter
 from streams.dead_letters import DeadLetter
-from streams.models import RawEvent, ShardEvent
+from streams.incoming import IncomingEvent
+from streams.models import RawEvent, parse_raw_event, shard_event
 
-__all__ = ["IncomingEvent", "ShardPipeline", "parse_raw_event", "shard_event"]
+__all__ = ["ShardPipeline"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingEvent:
-    """One record from a raw topic, as the pipeline needs it (no Faust types)."""
-
-    value: bytes
-    key: bytes | None
-    topic: str
-    partition: int
-    offset: int
-
-    def where(self) -> dict[str, str]:
-        """Where it came from, for logs and dead-letter headers."""
-        return {
-            "sourceTopic": self.topic,
-            "sourcePartition": str(self.partition),
-            "sourceOffset": str(self.offset),
-        }
-
-
-def parse_raw_event(value: bytes, data_type: str) -> RawEvent:
-    """The envelope of a raw-topic record; `BadEventError` when it is not a valid one."""
-    try:
-        event = RawEvent.model_validate_json(value)
-    except ValidationError as e:
-        message = f"invalid envelope: {describe_validation_error(e)}"
-        raise BadEventError(message) from e
-    if event.data_type != data_type:
-        message = f"dataType {event.data_type!r} arrived on the {data_type} topic"
-        raise BadEventError(message)
-    return event
-
-
-def shard_event(outcome: WriteOutcome) -> ShardEvent:
-    """The `shard.created`/`shard.updated` event of a write; its id names the version."""
-    shard = outcome.shard
-    created = shard.version == 1
-    return ShardEvent(
-        type="shard.created" if created else "shard.updated",
-        event_id=f"{shard.id}:v{shard.version}",
-        tenant_id=shard.tenant_id,
-        shard_id=shard.id,
-        shard_type=shard.shard_type,
-        version=shard.version,
-        source_event_id=shard.source.event_id,
-        changed_fields=list(outcome.changed_fields),
-        occurred_at=shard.updated_at,
-    )
 
 
 class ShardPipeline:
@@ -123,7 +73,7 @@ class ShardPipeline:
         for incoming in batch:
             try:
                 parsed.append((incoming, parse_raw_event(incoming.value, self._data_type)))
-            except BadEventError as e:
+            except Exception as e:  # noqa: BLE001  # BadEventError, or whatever a hostile value provokes
                 letters.append(self._letter(incoming, e, "validate"))
         results = await asyncio.gather(*(self._draft(i, e) for i, e in parsed))
         for (incoming, event), result in zip(parsed, results, strict=True):
@@ -189,28 +139,29 @@ class ShardPipeline:
             return []
 
     async def _write(self, drafts: list[ShardDraft]) -> list[WriteOutcome]:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((StoreError, ShardTypeMissingError)),
-            stop=stop_after_attempt(self._retries),
-            wait=wait_exponential(multiplier=0.2, max=self._retry_max_delay),
-            reraise=True,
-        ):
-            with attempt:
-                try:
-                    return await self._store.upsert_many(drafts)
-                except ShardTypeMissingError as e:
-                    await self._create_missing_types(drafts)
-                    raise ShardTypeMissingError(str(e)) from e
-                except StoreError:
-                    logger.warning(
-                        "%s: store write failed (attempt %d of %d)",
-                        self._agent,
-                        attempt.retry_state.attempt_number,
-                        self._retries,
-                        exc_info=True,
-                    )
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        async def attempt() -> list[WriteOutcome]:
+            try:
+                return await self._store.upsert_many(drafts)
+            except ShardTypeMissingError:
+                await self._create_missing_types(drafts)
+                raise
+
+        def warn(state: RetryCallState) -> None:
+            logger.warning(
+                "%s: store write failed (attempt %d of %d)",
+                self._agent,
+                state.attempt_number,
+                self._retries,
+                exc_info=state.outcome.exception() if state.outcome else None,
+            )
+
+        return await retry_store(
+            attempt,
+            attempts=self._retries,
+            max_delay=self._retry_max_delay,
+            retry_on=(StoreError, ShardTypeMissingError),
+            before_sleep=warn,
+        )
 
     async def _create_missing_types(self, drafts: list[ShardDraft]) -> None:
         for type_id in {d.shard_type for d in drafts}:
@@ -219,7 +170,7 @@ class ShardPipeline:
                 await self._store.put_shard_type(definition(type_id))
 
     def _letter(self, incoming: IncomingEvent, exc: BaseException, stage: str) -> DeadLetter:
-        return DeadLetter.of(incoming.value, incoming.key, exc, stage, **incoming.where())
+        return incoming.letter(exc, stage)
 
     def _count(self, outcomes: list[WriteOutcome], letters: list[DeadLetter]) -> None:
         for outcome in outcomes:

@@ -11,7 +11,7 @@ from typing import TypeVar
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from blobs.store import BlobStore
-from processors.exceptions import TransientError
+from core.exceptions import TransientError
 from streams.models import BlobRef
 
 __all__ = ["on_spooled_blob"]

@@ -22,13 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.tenants import TenantConfig, TenantDirectory
 from linking.activity import activity_of, lookup_keys
 from linking.decisions import decide
 from linking.memory import build_context
 from linking.rules import candidates
 from linking.service import Linker
 from processors.startup import ensure_shard_types
-from processors.tenants import TenantConfig, TenantDirectory
 from shards.ids import shard_id
 from shards.model import Shard, ShardDraft, ShardSource
 from shards.sqlite import SqliteShardStore

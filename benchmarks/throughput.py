@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from bridge.bridge import Bridge
 from bridge.publisher import RawEventPublisher
+from core.settings import Settings
 from processors.embedded_broker import EmbeddedBroker, free_port
-from processors.settings import Settings
 from streams.admin import BrokerAdmin
 from streams.topics import DATA_TYPES, all_topics
 from tests.fixtures import salesforce as sf

@@ -30,7 +30,7 @@ from blobs.store import (
     spool_into,
     too_large,
 )
-from processors.exceptions import ConfigurationError, ProcessorsError
+from core.exceptions import ConfigurationError, ProcessorsError
 from streams.models import BlobRef
 
 __all__ = ["AzureBlobStore"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processors.exceptions import BadEventError, TransientError
+from core.exceptions import BadEventError, TransientError
 
 __all__ = [
     "BlobNotFoundError",

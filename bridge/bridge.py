@@ -25,8 +25,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from bridge.routing import Routed, oversize_letter, route
 from bridge.topology import DEAD_LETTER_QUEUE, declare
-from processors.metrics import BRIDGE_BATCH_SECONDS, BRIDGE_MESSAGES, DEAD_LETTERS
-from processors.settings import Settings
+from core.metrics import BRIDGE_BATCH_SECONDS, BRIDGE_MESSAGES, DEAD_LETTERS
+from core.settings import Settings
 from streams.admin import BrokerAdmin, bootstrap_servers
 from streams.dead_letters import DeadLetter
 from streams.topics import DLQ_TOPIC, all_topics

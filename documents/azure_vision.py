@@ -7,7 +7,6 @@ says. Images are fitted to the service's limits first (at most 20 MB, sides 50 t
 
 from __future__ import annotations
 
-import email.utils
 import io
 import logging
 import time
@@ -23,6 +22,7 @@ from pydantic import SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
+from core.retry_after import retry_after_seconds
 from documents.ocr import OcrError, OcrResult, OcrUnavailableError
 
 __all__ = ["MAX_IMAGE_BYTES", "MAX_SIDE", "MIN_SIDE", "AzureVisionOcr", "fit_image"]
@@ -183,19 +183,7 @@ def _is_retryable(error: BaseException) -> bool:
 def _retry_after(error: HttpResponseError) -> float | None:
     """Seconds the service asked to wait: `Retry-After` as seconds or an HTTP date."""
     response: Any = error.response
-    value = response.headers.get("Retry-After") if response is not None else None
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return retry_after_seconds(response.headers if response is not None else None)
 
 
 def _status_of(error: BaseException | None) -> str:

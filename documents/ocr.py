@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from processors.exceptions import ProcessorsError, TransientError
+from core.exceptions import ProcessorsError, TransientError
 
 __all__ = [
     "OcrEngine",

@@ -1,9 +1,10 @@
-"""A communication shard read as an activity: who took part, when, about what.
+"""An activity shard read as an activity: who took part, when, about what, what it names.
 
-Email, Message, CalendarEvent, Meeting and Document shards carry their people in
+Email, Message, CalendarEvent, Meeting, Document and Task shards carry their people in
 different fields (`from`/`to`/`cc`/`bcc`, `sender`/`mentions`, `organizer`/`attendees`,
-`participants`, `owner`); an `Activity` is the one shape the linking rules read, and
-`lookup_keys` says what the linker must fetch for it.
+`participants`, `owner`), named by each type's `shards.kinds.ShardKind`; an `Activity`
+is the one shape the linking rules read, and `lookup_keys` says what the linker must
+fetch for it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from linking.domains import domain_keys
-from processors.addresses import domain_of, is_no_reply
-from processors.tenants import TenantConfig
+from core.addresses import domain_of, is_no_reply
+from core.domains import domain_keys
+from core.tenants import TenantConfig
+from shards.kinds import KINDS, ShardKind, kind_of
 from shards.model import Shard
 
 __all__ = [
-    "COMMUNICATION_TYPES",
     "MAX_TEXT_CHARS",
     "ROLES",
     "Activity",
@@ -27,17 +28,14 @@ __all__ = [
     "Participant",
     "activity_of",
     "lookup_keys",
+    "occurred_at",
 ]
-
-COMMUNICATION_TYPES: Final = frozenset({"Email", "Message", "CalendarEvent", "Meeting", "Document"})
 
 #: Characters of body, transcript or description the rules read; the rest is not looked at.
 MAX_TEXT_CHARS: Final = 20_000
 
-ROLES: Final = (
-    "from", "sender", "to", "cc", "bcc", "mention", "organizer", "attendee",
-    "participant", "owner",
-)  # fmt: skip
+#: Every role a participant can have, over all activity types.
+ROLES: Final = tuple(dict.fromkeys(role for k in KINDS.values() for _, role in k.people))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +60,9 @@ class Activity:
     subject: str | None
     text: str
     internal_only: bool
+    #: `(shard id, shard type, field)` of the CRM records it names (a task's deal, account,
+    #: contact)
+    references: tuple[tuple[str, str, str], ...] = ()
 
     def participant(self, email: str) -> Participant | None:
         """The participant with this address (lower-case), if any."""
@@ -82,39 +83,37 @@ class LookupKeys:
     emails: frozenset[str]
     domains: frozenset[str]
     internal_emails: frozenset[str]
+    references: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
         """True when there is nothing to fetch (nothing can link)."""
-        return not self.emails and not self.domains
+        return not self.emails and not self.domains and not self.references
 
 
 def activity_of(shard: Shard, tenant: TenantConfig) -> Activity | None:
-    """The activity of a communication shard; None for other shard types and for deleted
+    """The activity of an activity shard; None for other shard types and for deleted
     messages, cancelled events and deleted records (they link to nothing)."""
-    if shard.shard_type not in COMMUNICATION_TYPES:
+    kind = kind_of(shard.shard_type)
+    if kind is None or not kind.is_activity:
         return None
     data = shard.structured_data
     if data.get("deleted") is True or data.get("status") == "cancelled":
         return None
-    reader = _READERS[shard.shard_type]
-    people = _unique(p for p in reader(data) if not tenant.is_excluded(p.email))
+    people = _unique(p for p in _people_of(kind, data) if not tenant.is_excluded(p.email))
     internal_only = bool(people) and all(tenant.is_internal(p.email) for p in people)
-    subject = data.get("subject") if shard.shard_type in ("Email", "Message") else None
-    if shard.shard_type in ("CalendarEvent", "Meeting"):
-        subject = data.get("title")
-    elif shard.shard_type == "Document":
-        subject = data.get("title") or data.get("fileName")
+    subject = next((v for f in kind.subject_fields if (v := data.get(f))), None)
     return Activity(
         tenant_id=shard.tenant_id,
         shard_id=shard.id,
         shard_type=shard.shard_type,
-        occurred_at=_occurred_at(shard),
+        occurred_at=occurred_at(shard),
         participants=people,
         thread_id=_text_or_none(data.get("threadId")),
         subject=_text_or_none(subject),
         text=_text(shard),
         internal_only=internal_only,
+        references=_references(kind, data),
     )
 
 
@@ -125,8 +124,9 @@ def lookup_keys(activity: Activity, tenant: TenantConfig) -> LookupKeys:
     free-mail one); automated senders (no-reply, notifications ...) are no one's address.
     Domains leave out free-mail, the tenant's own and those of automated senders.
     """
+    references = frozenset(shard_id for shard_id, _, _ in activity.references)
     if activity.internal_only:
-        return LookupKeys(frozenset(), frozenset(), frozenset())
+        return LookupKeys(frozenset(), frozenset(), frozenset(), references)
     emails: set[str] = set()
     domains: set[str] = set()
     internal: set[str] = set()
@@ -143,50 +143,25 @@ def lookup_keys(activity: Activity, tenant: TenantConfig) -> LookupKeys:
                 for d in domain_keys(domain_of(p.email))
                 if not _tenant_domain(d, tenant) and not _excluded_domain(d, tenant)
             )
-    return LookupKeys(frozenset(emails), frozenset(domains), frozenset(internal))
+    return LookupKeys(frozenset(emails), frozenset(domains), frozenset(internal), references)
 
 
-# --- readers, one per shard type -----------------------------------------------------------
+# --- readers -----------------------------------------------------------------------------------
 
 
-def _email(data: dict[str, Any]) -> Iterator[Participant]:
-    yield from _people(data.get("from"), "from")
-    yield from _people(data.get("sender"), "sender")
-    for role in ("to", "cc", "bcc"):
-        yield from _people(data.get(role), role)
-    yield from _people(data.get("participants"), "participant")
+def _people_of(kind: ShardKind, data: dict[str, Any]) -> Iterator[Participant]:
+    for field, role in kind.people:
+        yield from _people(data.get(field), role)
 
 
-def _message(data: dict[str, Any]) -> Iterator[Participant]:
-    yield from _people(data.get("sender"), "sender")
-    yield from _people(data.get("mentions"), "mention")
-    yield from _people(data.get("participants"), "participant")
-
-
-def _calendar_event(data: dict[str, Any]) -> Iterator[Participant]:
-    yield from _people(data.get("organizer"), "organizer")
-    yield from _people(data.get("attendees"), "attendee")
-    yield from _people(data.get("participants"), "participant")
-
-
-def _meeting(data: dict[str, Any]) -> Iterator[Participant]:
-    yield from _people(data.get("organizer"), "organizer")
-    yield from _people(data.get("participants"), "participant")
-    yield from _people(data.get("attendees"), "attendee")
-
-
-def _document(data: dict[str, Any]) -> Iterator[Participant]:
-    yield from _people(data.get("owner"), "owner")
-    yield from _people(data.get("participants"), "participant")
-
-
-_READERS: Final = {
-    "Email": _email,
-    "Message": _message,
-    "CalendarEvent": _calendar_event,
-    "Meeting": _meeting,
-    "Document": _document,
-}
+def _references(kind: ShardKind, data: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    found: dict[str, tuple[str, str, str]] = {}
+    for field, target_type in kind.references:
+        value = data.get(field)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item.strip():
+                found.setdefault(item.strip(), (item.strip(), target_type, field))
+    return tuple(found.values())
 
 
 def _people(value: Any, role: str) -> Iterator[Participant]:
@@ -226,17 +201,12 @@ def _excluded_domain(domain: str, tenant: TenantConfig) -> bool:
 
 # --- time and text ---------------------------------------------------------------------------
 
-_TIME_FIELDS: Final = {
-    "Email": ("sentAt", "receivedAt"),
-    "Message": ("sentAt",),
-    "CalendarEvent": ("start",),
-    "Meeting": ("start",),
-    "Document": ("modifiedAt", "createdAt"),
-}
 
-
-def _occurred_at(shard: Shard) -> datetime | None:
-    for name in _TIME_FIELDS[shard.shard_type]:
+def occurred_at(shard: Shard) -> datetime | None:
+    """When an activity happened: its type's first readable time field, else when its
+    record last changed at the provider (UTC); None for other types or without either."""
+    kind = kind_of(shard.shard_type)
+    for name in kind.time_fields if kind else ():
         moment = _utc(shard.structured_data.get(name))
         if moment is not None:
             return moment

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from core.tenants import TenantConfig
 from linking.activity import Activity
 from linking.rules import NAME_RULE, Candidate
-from processors.tenants import TenantConfig
 
 __all__ = ["Decision", "Suggestion", "decide"]
 

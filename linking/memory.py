@@ -26,7 +26,8 @@ def build_context(
     decided: dict[str, str],
 ) -> LinkContext:
     """Contacts by address, accounts by domain and by those contacts, their opportunities,
-    users by internal address; thread links and decisions as given."""
+    users by internal address, the shards it names by reference; thread links and
+    decisions as given."""
     own = [s for s in shards if s.tenant_id == activity.tenant_id]
     contacts = [
         s for s in own if s.shard_type == "Contact" and _values(s, "email", "emails") & keys.emails
@@ -56,6 +57,7 @@ def build_context(
         accounts=accounts,
         opportunities=opportunities,
         users=users,
+        referenced=[s for s in own if s.id in keys.references],
         thread_links=list(thread_links),
         decided=dict(decided),
     )

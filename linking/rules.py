@@ -14,6 +14,7 @@ above the default auto threshold (0.85), what needs a person between 0.5 and 0.8
 | `account_subdomain`: ... a subdomain of it (`mail.acme.com` of `acme.com`) | 0.87 |
 | `account_shared_domain`: several accounts claim that domain | 0.6 (each, one group) |
 | `account_thread`: an earlier message of the thread links it, nothing here says so | 0.86 |
+| `crm_reference`: it names the record by CRM id (a task's deal, account, contact) | 0.99 |
 | `opportunity_single_open`: the account's only opportunity open at the time | 0.9 |
 | `opportunity_recently_closed`: ... closed at most 14 days before | 0.86 |
 | several open (`opportunity_open`): 0.55, + `opportunity_contact_role` 0.2, + \
@@ -44,11 +45,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+from core.addresses import domain_of, is_no_reply
+from core.domains import domain_keys
+from core.tenants import TenantConfig
 from linking.activity import Activity, Participant
-from linking.domains import domain_keys
 from linking.names import Mention, distinctive_phrase, find_mentions
-from processors.addresses import domain_of, is_no_reply
-from processors.tenants import TenantConfig
+from shards.kinds import kind_of
 from shards.model import Link, Shard
 
 __all__ = [
@@ -85,6 +87,9 @@ ROLE_BONUS: Final = 0.2
 NAME_BONUS: Final = 0.25
 OWNER_BONUS: Final = 0.04
 THREAD_BONUS: Final = 0.35
+
+#: A record the activity names by its CRM id (a task's `WhatId`, `WhoId`, associations).
+CRM_REFERENCE: Final = 0.99
 
 #: The rule of an explicit mention of an opportunity's name.
 NAME_RULE: Final = "opportunity_name"
@@ -131,6 +136,7 @@ class LinkContext:
       and the accounts (`accountId`) of those contacts.
     - `opportunities`: every Opportunity shard whose `accountId` is one of the accounts.
     - `users`: User shards whose `email` is one of the activity's internal addresses.
+    - `referenced`: the shards the activity names by CRM reference (`Activity.references`).
     - `thread_links`: links (status auto or approved) of earlier communications of the
       same thread.
     - `decided`: target shard id → "approved" | "rejected": people's earlier answers
@@ -141,6 +147,7 @@ class LinkContext:
     accounts: list[Shard] = field(default_factory=list)
     opportunities: list[Shard] = field(default_factory=list)
     users: list[Shard] = field(default_factory=list)
+    referenced: list[Shard] = field(default_factory=list)
     thread_links: list[Link] = field(default_factory=list)
     decided: dict[str, str] = field(default_factory=dict)
 
@@ -149,21 +156,46 @@ def candidates(activity: Activity, context: LinkContext, tenant: TenantConfig) -
     """Every candidate link of the activity, contacts first, then accounts, opportunities.
 
     Shards of another tenant, deleted shards and shards of the wrong type in the context
-    are ignored; an internal-only activity has no candidates.
+    are ignored; an internal-only activity has no candidates. What the activity names by
+    CRM reference is certain, and settles its type: a task about one deal is not also
+    weighed against the account's other deals.
     """
     if activity.internal_only:
         return []
+    named = _referenced(activity, context)
     external = {
         p.email: p
         for p in activity.participants
         if not tenant.is_internal(p.email) and not is_no_reply(p.email)
     }
     if not external and not context.thread_links:
-        return []
+        return named
     contacts = _contacts(external, _own(context.contacts, "Contact", activity))
     accounts = _accounts(activity, external, contacts, context, tenant)
     opportunities = _opportunities(activity, contacts, accounts, context, tenant)
-    return [*(c.candidate for c in contacts.values()), *accounts.values(), *opportunities]
+    settled = {c.target_shard_type for c in named}
+    scored = [*(c.candidate for c in contacts.values()), *accounts.values(), *opportunities]
+    return [*named, *(c for c in scored if c.target_shard_type not in settled)]
+
+
+# --- CRM references --------------------------------------------------------------------------
+
+
+def _referenced(activity: Activity, context: LinkContext) -> list[Candidate]:
+    found: list[Candidate] = []
+    for shard_type in ("Contact", "Account", "Opportunity"):
+        shards = {s.id: s for s in _own(context.referenced, shard_type, activity)}
+        for shard_id, wanted, field_name in activity.references:
+            shard = shards.get(shard_id)
+            if wanted != shard_type or shard is None:
+                continue
+            label = _contact_name(shard) if shard_type == "Contact" else _name(shard)
+            detail = f"the {activity.shard_type.lower()} names {shard_type.lower()} {label}"
+            evidence = Evidence("crm_reference", field_name, shard_id, detail)
+            found.append(
+                Candidate(shard_id, shard_type, CRM_REFERENCE, "crm_reference", (evidence,))
+            )
+    return found
 
 
 # --- contacts --------------------------------------------------------------------------------
@@ -655,19 +687,11 @@ def _when(o: _Opportunity) -> str:
     return "open"
 
 
-_TEXT_NAMES: Final = {
-    "Email": "body",
-    "Message": "message",
-    "CalendarEvent": "description",
-    "Meeting": "transcript",
-    "Document": "document's text",
-}
-
-
 def _where(activity: Activity, where: str) -> str:
-    if where == "subject":
-        return "title" if activity.shard_type in ("CalendarEvent", "Meeting") else "subject"
-    return _TEXT_NAMES.get(activity.shard_type, "text")
+    kind = kind_of(activity.shard_type)
+    if kind is None:
+        return where
+    return kind.subject_label if where == "subject" else kind.text_label
 
 
 def _distance(opportunity: Shard, day: date | None) -> int:

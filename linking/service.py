@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from linking.activity import Activity, activity_of, lookup_keys
+from core.tenants import TenantDirectory
+from linking.activity import Activity, activity_of, lookup_keys, occurred_at
 from linking.decisions import decide
 from linking.rules import Candidate, LinkContext, candidates
-from processors.tenants import TenantDirectory
-from shards.keys import COMMUNICATION_TYPES
+from shards.kinds import ACTIVITY_TYPES
 from shards.links import write_links
 from shards.model import Link, Shard
 from shards.store import ShardStore
@@ -62,7 +62,7 @@ class Linker:
         """Link the communications these shard events name or concern; how many were linked."""
         todo: dict[tuple[str, str], None] = {}
         for event in events:
-            if event.shard_type in COMMUNICATION_TYPES:
+            if event.shard_type in ACTIVITY_TYPES:
                 todo[(event.tenant_id, event.shard_id)] = None
             elif event.shard_type in _TRIGGERS and not _only_ml_fields(event):
                 for shard_id in await self._concerned(event):
@@ -102,6 +102,11 @@ class Linker:
         tenant = self._tenants.of(tenant_id)
         keys = lookup_keys(activity, tenant)
         find = self._store.find
+        referenced = [
+            found
+            for shard_id in sorted(keys.references)
+            if (found := await self._store.get(tenant_id, shard_id)) is not None
+        ]
         contacts = await find(tenant_id, "Contact", "email", keys.emails)
         accounts = {a.id: a for a in await find(tenant_id, "Account", "domain", keys.domains)}
         for contact in contacts:
@@ -117,6 +122,7 @@ class Linker:
             accounts=list(accounts.values()),
             opportunities=opportunities,
             users=users,
+            referenced=referenced,
             thread_links=await self._thread_links(shard, activity),
             decided=await self._store.decisions_for(tenant_id, shard.id),
         )
@@ -135,35 +141,36 @@ class Linker:
         return links
 
     async def _concerned(self, event: ShardEvent) -> list[str]:
-        """Recent communications a new or changed contact, account or opportunity may concern."""
+        """Activities a new or changed contact, account or opportunity may concern."""
         shard = await self._store.get(event.tenant_id, event.shard_id)
         if shard is None:
             return []
         data = shard.structured_data
-        queries = [("participant", _strings(data.get("email"), data.get("emails")))]
+        # Activities that name it by CRM reference (a task about this deal), and those
+        # whose people or their domains it may now match.
+        queries: list[tuple[str, list[str]]] = [("reference", [shard.id])]
         if shard.shard_type == "Account":
-            queries = [("domain", _strings(data.get("domain"), data.get("domains")))]
+            queries.append(("domain", _strings(data.get("domain"), data.get("domains"))))
         elif shard.shard_type == "Opportunity":
             account_id = data.get("accountId")
             account = await self._store.get(event.tenant_id, account_id) if account_id else None
-            if account is None:
-                return []
-            a = account.structured_data
-            queries = [
-                ("domain", _strings(a.get("domain"), a.get("domains"))),
-                # mail already tied to the account: personal addresses, thread replies
-                ("linkedTarget", [account.id]),
-            ]
+            if account is not None:
+                a = account.structured_data
+                queries += [
+                    ("domain", _strings(a.get("domain"), a.get("domains"))),
+                    # mail already tied to the account: personal addresses, thread replies
+                    ("linkedTarget", [account.id]),
+                ]
+        else:
+            queries.append(("participant", _strings(data.get("email"), data.get("emails"))))
         since = datetime.now(UTC) - self._window
         found: dict[str, None] = {}
         for key, values in queries:
-            for shard_type in sorted(COMMUNICATION_TYPES):
-                for communication in await self._store.find(
-                    event.tenant_id, shard_type, key, values
-                ):
-                    when = _when(communication)
+            for shard_type in sorted(ACTIVITY_TYPES):
+                for activity in await self._store.find(event.tenant_id, shard_type, key, values):
+                    when = occurred_at(activity)
                     if when is None or when >= since:
-                        found[communication.id] = None
+                        found[activity.id] = None
         return list(found)[: self._limit]
 
     def _suggestion(
@@ -263,22 +270,8 @@ def _event(
     )
 
 
-def _when(shard: Shard) -> datetime | None:
-    data = shard.structured_data
-    for value in (data.get("sentAt"), data.get("start"), shard.source.occurred_at):
-        if isinstance(value, datetime):
-            return value
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
-
-
 def _before(shard: Shard, at: datetime | None) -> bool:
-    when = _when(shard)
+    when = occurred_at(shard)
     return at is None or when is None or when <= at
 
 

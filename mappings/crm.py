@@ -24,8 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+from core.exceptions import ConfigurationError, MappingError
+from core.html import html_to_text
 from mappings.transforms import TRANSFORMS, TransformContext, apply_transform
-from processors.exceptions import ConfigurationError, MappingError
 from shards.ids import shard_id
 from shards.model import ShardDraft, ShardSource
 from shards.types import SHARD_TYPES, definition, validate_structured_data
@@ -93,13 +94,24 @@ class EntityMapping(_Strict):
     shard_type: str = Field(alias="shardType")
     fields: list[FieldMapping]
     text: list[str] = Field(default_factory=list)
+    #: The `text` paths whose value is HTML (HubSpot's rich-text `hs_task_body`): read as
+    #: readable text, without tags.
+    html: list[str] = Field(default_factory=list)
 
-    @field_validator("text")
+    @field_validator("text", "html")
     @classmethod
     def _valid_text_paths(cls, paths: list[str]) -> list[str]:
         for path in paths:
             parse_path(path)
         return paths
+
+    @model_validator(mode="after")
+    def _html_is_text(self) -> EntityMapping:
+        stray = [p for p in self.html if p not in self.text]
+        if stray:
+            message = f"html paths must be text paths too: {', '.join(stray)}"
+            raise ValueError(message)
+        return self
 
     @field_validator("shard_type")
     @classmethod
@@ -167,8 +179,8 @@ def map_crm_event(event: RawEvent, mappings: dict[str, ProviderMapping]) -> Shar
         raise MappingError(message)
     structured = _map_fields(event, entity)
     validate_structured_data(entity.shard_type, structured)
-    texts = (lookup(event.payload, path) for path in entity.text)
-    text = "\n\n".join(str(t) for t in texts if t not in _BLANK)
+    texts = (_text(event.payload, path, html=path in entity.html) for path in entity.text)
+    text = "\n\n".join(t for t in texts if t)
     return ShardDraft(
         id=shard_id(event.tenant_id, event.provider, entity_type, event.external_id),
         tenant_id=event.tenant_id,
@@ -186,6 +198,13 @@ def map_crm_event(event: RawEvent, mappings: dict[str, ProviderMapping]) -> Shar
             occurred_at=event.occurred_at,
         ),
     )
+
+
+def _text(payload: dict[str, Any], path: str, *, html: bool) -> str:
+    value = lookup(payload, path)
+    if value in _BLANK:
+        return ""
+    return html_to_text(str(value))[0] if html else str(value)
 
 
 def _map_fields(event: RawEvent, entity: EntityMapping) -> dict[str, Any]:

@@ -29,8 +29,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from core.exceptions import ConfigurationError
+from core.validation import describe_validation_error
 from mappings.crm import EntityMapping, FieldMapping, ProviderMapping, shipped_mappings
-from processors.exceptions import ConfigurationError
 from shards.types import SHARD_TYPES
 
 __all__ = [
@@ -53,6 +54,7 @@ class EntityOverride(_Strict):
     shard_type: str | None = Field(default=None, alias="shardType")
     fields: list[FieldMapping] = Field(default_factory=list)
     text: list[str] | None = None
+    html: list[str] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> EntityOverride:
@@ -61,6 +63,10 @@ class EntityOverride(_Strict):
             raise ValueError(message)
         if self.mode == "replace" and (self.shard_type is None or not self.fields):
             message = "mode replace needs shardType and fields (the whole entity)"
+            raise ValueError(message)
+        stray = [p for p in self.html or [] if p not in (self.text or [])]
+        if stray:
+            message = f"html paths must be among this override's text paths: {', '.join(stray)}"
             raise ValueError(message)
         return self
 
@@ -99,10 +105,7 @@ def parse_overrides(raw: dict[str, Any] | None, source: str) -> Overrides:
     try:
         integrations = _ADAPTER.validate_python(raw)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
+        problems = describe_validation_error(e, root="(overrides)")
         message = f"mapping overrides {source}: {problems}"
         raise ConfigurationError(message) from e
     shipped = shipped_mappings()
@@ -121,8 +124,9 @@ def effective_mappings(
     """The mappings for one integration: `shipped` with that integration's overrides applied.
 
     `shipped` itself when the integration has none. `extend` adds fields, or replaces
-    those with the same target in place, and appends `text`; `replace` swaps the whole
-    object. Object names match without regard to case, as in `ProviderMapping.entity`.
+    those with the same target in place, and appends `text` and `html`; `replace` swaps
+    the whole object. Object names match without regard to case, as in
+    `ProviderMapping.entity`.
     """
     override = overrides.of(integration_id)
     if override is None or not override.entities:
@@ -150,6 +154,7 @@ def _apply(current: EntityMapping | None, change: EntityOverride) -> EntityMappi
             shardType=change.shard_type or "",
             fields=change.fields,
             text=change.text or [],
+            html=change.html or [],
         )
     fields = list(current.fields)
     for new in change.fields:
@@ -159,8 +164,9 @@ def _apply(current: EntityMapping | None, change: EntityOverride) -> EntityMappi
         else:
             fields[at] = new
     text = current.text + [t for t in change.text or [] if t not in current.text]
+    html = current.html + [t for t in change.html or [] if t not in current.html]
     return EntityMapping(
-        shardType=change.shard_type or current.shard_type, fields=fields, text=text
+        shardType=change.shard_type or current.shard_type, fields=fields, text=text, html=html
     )
 
 

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 from dateutil import parser as date_parser
 
-from processors.addresses import FREE_MAIL_DOMAINS
-from processors.exceptions import MappingError
+from core.addresses import FREE_MAIL_DOMAINS
+from core.exceptions import MappingError
 from shards.ids import shard_id
 
 __all__ = ["TRANSFORMS", "TransformContext", "apply_transform"]
@@ -84,16 +84,20 @@ def _decimal(value: Any) -> Decimal | int | float | None:
 def _number(value: Any, ctx: TransformContext) -> float | int | None:
     """A number, also from text (`"1,250.50"`); an integral value becomes an int.
 
-    Options: `scale` multiplies (HubSpot's 0 to 1 probability by 100), `digits` rounds.
+    Options: `scale` multiplies (HubSpot's 0 to 1 probability by 100), `divide` divides
+    (Salesforce call seconds by 60 for minutes), `digits` rounds.
     """
     number = _decimal(value)
     if number is None:
         return None
-    scale, digits = ctx.options.get("scale"), ctx.options.get("digits")
-    if scale is not None or digits is not None or isinstance(number, float):
+    scale, divide = ctx.options.get("scale"), ctx.options.get("divide")
+    digits = ctx.options.get("digits")
+    if scale is not None or divide is not None or digits is not None or isinstance(number, float):
         number = Decimal(str(number)) if isinstance(number, float) else Decimal(number)
         if scale is not None:
             number *= Decimal(str(scale))
+        if divide is not None:
+            number /= Decimal(str(divide))
         if digits is not None:
             number = round(number, int(digits))
     if isinstance(number, int):
@@ -280,6 +284,59 @@ def _references(values: Any, ctx: TransformContext) -> list[str] | None:
         if (ref := _reference(value, ctx)) is not None:
             found.setdefault(ref)
     return list(found)
+
+
+def _salesforce_polymorphic(values: Any, ctx: TransformContext) -> list[str] | None:
+    """The ids of a Salesforce polymorphic field that point at `entityType`, as shard ids.
+
+    For a Task's `WhatId` and `WhoId`: a list of shard ids, or nothing when no id is of
+    the wanted object. Salesforce tells the object by the id's first three characters,
+    its key prefix: option `prefix` (or a list of them) names the target's, e.g. `006`
+    for Opportunity, `001` Account, `003` Contact (a `00Q` lead or `500` case is none of
+    them). Several sources (`[AccountId, WhatId]`) are read in order; repeats dropped.
+    """
+    prefixes = ctx.options.get("prefix")
+    if not prefixes or not ctx.options.get("entityType"):
+        message = "the salesforce_polymorphic transform needs options.prefix and entityType"
+        raise MappingError(message)
+    wanted = tuple(str(p) for p in _as_list(prefixes))
+    ids = (_string(v, ctx) for v in _as_list(values))
+    return _reference_list([i for i in ids if i is not None and i.startswith(wanted)], ctx)
+
+
+def _dynamics_polymorphic(values: Any, ctx: TransformContext) -> list[str] | None:
+    """The ids of a Dynamics polymorphic lookup that point at `entityType`, as shard ids.
+
+    For a task's `regardingobjectid`: sources `[id, logical name, ...]` (the lookup and
+    its `@Microsoft.Dynamics.CRM.lookuplogicalname`), giving a list of the shard ids of
+    those whose logical name is `options.entityType`, or nothing when none is. Unlike
+    `reference`, an id without its logical name matches nothing: a regarding object's
+    type cannot be guessed.
+    """
+    entity_type = ctx.options.get("entityType")
+    if not entity_type:
+        message = "the dynamics_polymorphic transform needs options.entityType"
+        raise MappingError(message)
+    items = _as_list(values)
+    if len(items) % 2:
+        message = f"expected [id, logical name] pairs, got {len(items)} values"
+        raise MappingError(message)
+    wanted = str(entity_type).casefold()
+    ids = [
+        value
+        for value, kind in zip(items[::2], items[1::2], strict=True)
+        if kind is not None and str(kind).casefold() == wanted
+    ]
+    return _reference_list(ids, ctx)
+
+
+def _reference_list(ids: Sequence[Any], ctx: TransformContext) -> list[str] | None:
+    """Provider ids to their shard ids, as `reference` makes them; no id: nothing, not `[]`."""
+    found: dict[str, None] = {}
+    for value in ids:
+        if (ref := _reference(value, ctx)) is not None:
+            found.setdefault(ref)
+    return list(found) or None
 
 
 def _contact_roles(values: Any, ctx: TransformContext) -> list[dict[str, Any]] | None:
@@ -482,6 +539,8 @@ TRANSFORMS: Final[dict[str, Transform]] = {
     "domain_list": _domain_list,
     "reference": _reference,
     "references": _references,
+    "salesforce_polymorphic": _salesforce_polymorphic,
+    "dynamics_polymorphic": _dynamics_polymorphic,
     "contact_roles": _contact_roles,
     "select_by_type": _select_by_type,
     "concat": _concat,

@@ -8,7 +8,7 @@ from typing import Any
 
 from dateutil import parser as date_parser
 
-from processors.exceptions import MappingError
+from core.exceptions import MappingError
 from shards.ids import shard_id
 from shards.model import ShardDraft, ShardSource
 from shards.types import definition, validate_structured_data

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.exceptions import MappingError
 from normalisers.common import build_draft, utc_iso
 from normalisers.people import person
-from processors.exceptions import MappingError
 from shards.model import ShardDraft
 from streams.models import BlobRef, RawEvent
 

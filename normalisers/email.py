@@ -15,7 +15,7 @@ only listed.
 
 Bodies: text/plain is preferred, else HTML made text; the result is split into the new
 `text`, the `quotedText` of earlier messages and a `signature` (normalisers.reply). A
-body over `MAX_TEXT_CHARS` (or HTML over normalisers.html.MAX_HTML_BYTES) is cut and
+body over `MAX_TEXT_CHARS` (or HTML over core.html.MAX_HTML_BYTES) is cut and
 `bodyTruncated` set, never refused. Charsets: see normalisers.mime.
 """
 
@@ -29,15 +29,16 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from core.exceptions import MappingError, ShardValidationError
+from core.html import html_to_text
+from core.tenants import TenantConfig
+from core.validation import describe_validation_error
 from normalisers.common import as_id as _id
 from normalisers.common import build_draft, require, utc_iso
 from normalisers.common import optional_id as _optional_id
-from normalisers.html import html_to_text
 from normalisers.mime import MimeFile, decode_words, header_value, read_message
 from normalisers.people import Person, parse_address_header, person, unique_people
 from normalisers.reply import normalize_subject, split_reply
-from processors.exceptions import MappingError, ShardValidationError
-from processors.tenants import TenantConfig
 from shards.ids import shard_id
 from shards.model import ShardDraft
 from streams.models import BlobRef, RawEvent
@@ -505,10 +506,7 @@ def _blob(value: Any, where: str) -> dict[str, Any]:
     try:
         return BlobRef.model_validate(value).to_wire()
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(blob)'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
+        problems = describe_validation_error(e, root="(blob)")
         message = f"{where}: not a blob reference ({problems})"
         raise MappingError(message) from e
 

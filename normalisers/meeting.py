@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from core.exceptions import MappingError
+from core.tenants import TenantConfig
 from normalisers.common import build_draft, utc_iso
 from normalisers.people import person, unique_people
-from processors.exceptions import MappingError
-from processors.tenants import TenantConfig
 from shards.model import ShardDraft
 from streams.models import BlobRef, RawEvent
 

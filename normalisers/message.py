@@ -20,15 +20,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from core.exceptions import MappingError, ShardValidationError
+from core.html import MAX_HTML_BYTES, html_to_text
+from core.tenants import TenantConfig
 from normalisers.common import as_id as _id
 from normalisers.common import as_list as _list
 from normalisers.common import as_object as _object
 from normalisers.common import build_draft, require, utc_iso
 from normalisers.common import optional_id as _optional_id
-from normalisers.html import MAX_HTML_BYTES, html_to_text
 from normalisers.people import Person, person, unique_people
-from processors.exceptions import MappingError, ShardValidationError
-from processors.tenants import TenantConfig
 from shards.model import ShardDraft
 from streams.models import RawEvent
 

@@ -19,7 +19,7 @@ from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from typing import Any, Final
 
-from processors.exceptions import MappingError
+from core.exceptions import MappingError
 
 __all__ = [
     "MAX_PART_BYTES",

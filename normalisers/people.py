@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from email.utils import getaddresses
 from typing import Any
 
-from processors.exceptions import MappingError
+from core.exceptions import MappingError
 
 __all__ = ["Person", "parse_address_header", "person", "unique_people"]
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faust
 from faust.types import TransportT
 
-from processors.bootstrap import Dependencies, resolve_broker_url
-from processors.settings import Settings
-from streams.channels import Topics
+from agents import AgentDeps, ShardEventSink, register_agents
+from core.settings import ConsumerType, Settings
+from processors.bootstrap import Adapters, build_adapters
+from processors.commands import register_commands
+from streams.channels import StreamWriter, Topics
 from streams.end_offsets import TrueEndTransport
-
-if TYPE_CHECKING:
-    from tables.ml_fields import MlFields
+from tables.ml_fields import StoreMlFields, TableDeps
+from tables.ml_fields import register as register_ml_fields
+from web.deps import MlFieldsSource, WebDeps
+from web.views import register_views
 
 __all__ = ["ProcessorsApp", "create_app"]
 
@@ -22,13 +25,19 @@ logger = logging.getLogger(__name__)
 
 
 class ProcessorsApp(faust.App):
-    """A Faust app that starts its dependencies before any agent runs."""
+    """A Faust app that starts its adapters before any agent runs.
 
-    settings: Settings
-    deps: Dependencies
-    contract_topics: Topics
-    agent_names: list[str]
-    ml_fields: MlFields
+    Everything the app holds beyond Faust's own is set here, at construction: the
+    settings, the adapters, the contract's topics and the writer agents emit through.
+    """
+
+    def __init__(self, settings: Settings, adapters: Adapters, **conf: Any) -> None:
+        super().__init__(settings.APP_ID, **conf)
+        self.settings = settings
+        self.adapters = adapters
+        self.contract_topics = Topics.declare(self, settings.TOPIC_PARTITIONS)
+        self.writer = StreamWriter(self.contract_topics)
+        self.agent_names: list[str] = []
 
     def _new_transport(self) -> TransportT:
         """aiokafka, with recovery end offsets checked by a fetch (`streams.end_offsets`)."""
@@ -37,22 +46,16 @@ class ProcessorsApp(faust.App):
     async def on_first_start(self) -> None:
         """Start-up, as in the plan: dependencies → shard types, then web and agents."""
         await super().on_first_start()
-        await self.deps.start()
+        await self.adapters.start()
 
     async def on_shutdown(self) -> None:
         """Close adapters after agents, consumer and producer have stopped."""
         await super().on_shutdown()
-        await self.deps.stop()
+        await self.adapters.stop()
 
 
-def create_app(settings: Settings, **overrides: Any) -> ProcessorsApp:
-    """The app for these settings, with the agents of `CONSUMER_TYPE` and all web views."""
-    from agents import register_agents  # agents import the app type
-    from processors.commands import register_commands
-    from web.views import register_views
-
-    broker_url = resolve_broker_url(settings)
-    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+def faust_conf(settings: Settings, broker_url: str) -> dict[str, Any]:
+    """Faust's configuration from settings."""
     conf: dict[str, Any] = {
         "broker": broker_url,
         "store": settings.TABLE_STORE,
@@ -73,12 +76,35 @@ def create_app(settings: Settings, **overrides: Any) -> ProcessorsApp:
     }
     if settings.WEB_CANONICAL_URL:
         conf["canonical_url"] = settings.WEB_CANONICAL_URL
-    conf.update(overrides)
-    app = ProcessorsApp(settings.APP_ID, **conf)
-    app.settings = settings
-    app.contract_topics = Topics.declare(app, settings.TOPIC_PARTITIONS)
-    app.deps = Dependencies.build(settings, broker_url, app.contract_topics)
-    app.agent_names = register_agents(app, settings.CONSUMER_TYPE)
-    register_views(app)
-    register_commands(app)
+    return conf
+
+
+def create_app(settings: Settings, **overrides: Any) -> ProcessorsApp:
+    """The app for these settings: the agents and tables of `CONSUMER_TYPE`, every web view
+    and the project's commands, each handed what it needs."""
+    adapters = build_adapters(settings)
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    app = ProcessorsApp(
+        settings, adapters, **{**faust_conf(settings, adapters.broker_url), **overrides}
+    )
+    a = adapters
+    ml_fields: MlFieldsSource = StoreMlFields(a.store, a.tenants)
+    after_linking: ShardEventSink | None = None
+    if settings.CONSUMER_TYPE in (ConsumerType.LIGHT, ConsumerType.ALL):
+        table_deps = TableDeps(settings, app.contract_topics, app.writer, a.store, a.tenants)
+        table, table_agents = register_ml_fields(app, table_deps)
+        ml_fields, after_linking = table, table.route
+        app.agent_names.extend(table_agents)
+    agent_deps = AgentDeps(
+        settings, app.contract_topics, app.writer, a.store, a.tenants, a.mappings, a.blobs,
+        a.ocr, a.transcriber,
+    )  # fmt: skip
+    app.agent_names[:0] = register_agents(
+        app, settings.CONSUMER_TYPE, agent_deps, after_linking=after_linking
+    )
+    web_deps = WebDeps(
+        settings, a.store, app.writer, a.admin, a.blobs, ml_fields, tuple(app.agent_names)
+    )
+    register_views(app, web_deps)
+    register_commands(app, settings, adapters, app.writer)
     return app

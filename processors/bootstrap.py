@@ -1,25 +1,37 @@
-"""The one place that builds adapters from settings."""
+"""The one place that builds adapters from settings: store, blobs, OCR, transcription,
+tenants and their CRM mappings, broker admin."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from blobs.factory import blob_store_from
 from blobs.store import BlobStore
-from mappings.crm import ProviderMapping, shipped_mappings
+from core.exceptions import ConfigurationError
+from core.settings import Settings
+from core.tenants import TenantDirectory
+from documents.runner import OcrFactory
+from mappings.crm import shipped_mappings
+from mappings.tenant import TenantMappings
 from processors.embedded_broker import recorded_broker_url
-from processors.exceptions import ConfigurationError
-from processors.settings import Settings
 from processors.startup import ensure_shard_types, wait_for
-from processors.tenants import TenantDirectory
 from shards.sqlite import SqliteShardStore
 from shards.store import ShardStore
+from speech.runner import TranscriberFactory
 from streams.admin import BrokerAdmin
-from streams.channels import StreamWriter, Topics
 from streams.topics import all_topics, internal_topics
 
-__all__ = ["DEFAULT_BROKER_URL", "Dependencies", "build_store", "resolve_broker_url"]
+__all__ = [
+    "DEFAULT_BROKER_URL",
+    "Adapters",
+    "build_adapters",
+    "build_store",
+    "ocr_factory",
+    "resolve_broker_url",
+    "transcriber_factory",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,36 +56,49 @@ def build_store(settings: Settings) -> ShardStore:
     raise ConfigurationError(message)
 
 
+def ocr_factory(settings: Settings) -> OcrFactory:
+    """Azure AI Vision when its endpoint and key are set, else local Tesseract."""
+    if settings.AZURE_COMPUTER_VISION_ENDPOINT and settings.AZURE_COMPUTER_VISION_KEY:
+        from documents.azure_vision import AzureVisionOcr  # the SDK only when configured
+
+        return functools.partial(
+            AzureVisionOcr,
+            settings.AZURE_COMPUTER_VISION_ENDPOINT,
+            settings.AZURE_COMPUTER_VISION_KEY.get_secret_value(),
+        )
+    from documents.ocr import TesseractOcr
+
+    return TesseractOcr
+
+
+def transcriber_factory(settings: Settings) -> TranscriberFactory:
+    """Azure Speech when `AZURE_SPEECH_ENDPOINT` and its key are set, else local Whisper."""
+    if settings.AZURE_SPEECH_ENDPOINT and settings.AZURE_SPEECH_KEY:
+        from speech.azure import AzureSpeechTranscriber  # only when configured
+
+        return functools.partial(
+            AzureSpeechTranscriber,
+            settings.AZURE_SPEECH_ENDPOINT,
+            settings.AZURE_SPEECH_KEY.get_secret_value(),
+        )
+    from speech.whisper import WhisperTranscriber  # the model loads in the child only
+
+    return WhisperTranscriber
+
+
 @dataclass
-class Dependencies:
-    """What agents and views use; started by the app before any agent runs."""
+class Adapters:
+    """Every adapter of a process, built (not connected) from settings; `start` connects."""
 
     settings: Settings
     broker_url: str
     store: ShardStore
-    writer: StreamWriter
     admin: BrokerAdmin
     tenants: TenantDirectory
+    mappings: TenantMappings
     blobs: BlobStore
-    mappings: dict[str, ProviderMapping] = field(default_factory=shipped_mappings)
-
-    @classmethod
-    def build(cls, settings: Settings, broker_url: str, topics: Topics) -> Dependencies:
-        """Build (without connecting) every adapter from settings."""
-        return cls(
-            settings=settings,
-            broker_url=broker_url,
-            store=build_store(settings),
-            writer=StreamWriter(topics),
-            admin=BrokerAdmin(broker_url),
-            tenants=TenantDirectory.load(settings.TENANT_CONFIG),
-            blobs=blob_store_from(
-                settings.AZURE_BLOB_CONNECTION_STRING.get_secret_value()
-                if settings.AZURE_BLOB_CONNECTION_STRING
-                else None,
-                settings.blob_dir,
-            ),
-        )
+    ocr: OcrFactory
+    transcriber: TranscriberFactory
 
     async def start(self) -> None:
         """Wait for broker and store (bounded retries), then ensure topics and shard types."""
@@ -115,3 +140,25 @@ class Dependencies:
         await self.store.stop()
         await self.blobs.stop()
         await self.admin.stop()
+
+
+def build_adapters(settings: Settings) -> Adapters:
+    """Build every adapter from settings; a bad setting or tenant file raises
+    `ConfigurationError` here, before anything connects."""
+    broker_url = resolve_broker_url(settings)
+    tenants = TenantDirectory.load(settings.TENANT_CONFIG)
+    connection_string = settings.AZURE_BLOB_CONNECTION_STRING
+    return Adapters(
+        settings=settings,
+        broker_url=broker_url,
+        store=build_store(settings),
+        admin=BrokerAdmin(broker_url),
+        tenants=tenants,
+        mappings=TenantMappings.of_directory(tenants, shipped_mappings()),
+        blobs=blob_store_from(
+            connection_string.get_secret_value() if connection_string else None,
+            settings.blob_dir,
+        ),
+        ocr=ocr_factory(settings),
+        transcriber=transcriber_factory(settings),
+    )

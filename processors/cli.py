@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from core.settings import Settings
 from processors.app import create_app
-from processors.settings import Settings
 
 __all__ = ["main"]
 

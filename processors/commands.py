@@ -7,15 +7,18 @@ import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import faust
 from faust.cli import AppCommand, argument, option
 from mode import Service
 from prometheus_client import start_http_server
 
 from bridge.publisher import RawEventPublisher, read_jsonl
+from core.settings import Settings
+from processors.bootstrap import Adapters
 from processors.embedded_broker import EmbeddedBroker
 from processors.services import BridgeService, DevService
+from streams.channels import StreamWriter
 from streams.models import RecalculateRequest
 from tables.features import compute_features
 from tables.state import rebuild_state
@@ -23,22 +26,20 @@ from tables.timers import active_opportunities, queue_recalculations
 from tables.writeback import write_ml_fields
 from web.auth import issue_token
 
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
-
 __all__ = ["register_commands"]
 
 logger = logging.getLogger(__name__)
 
 
-def register_commands(app: ProcessorsApp) -> None:
+def register_commands(
+    app: faust.App, settings: Settings, adapters: Adapters, writer: StreamWriter
+) -> None:
     """Add the project's commands to `app`'s command line."""
-    settings = app.settings
 
     def bridge_service(self: AppCommand, loop: object, *args: object, **kw: object) -> Service:
         if settings.BRIDGE_METRICS_PORT:
             start_http_server(settings.BRIDGE_METRICS_PORT, addr="127.0.0.1")
-        return BridgeService(settings, app.deps.broker_url)
+        return BridgeService(settings, adapters.broker_url)
 
     @app.command(as_service=bridge_service, daemon=True)
     async def bridge(self: AppCommand) -> None:
@@ -95,12 +96,12 @@ def register_commands(app: ProcessorsApp) -> None:
         """Queue ML-field recalculations (the daily timer's work, now) on the stream."""
         if opportunity and not tenant:
             raise SystemExit("--opportunity needs --tenant")
-        store = app.deps.store
+        store = adapters.store
         await store.start()
         await app.maybe_start_producer()
         try:
             if opportunity:
-                await app.deps.writer.recalculate(
+                await writer.recalculate(
                     RecalculateRequest(
                         tenant_id=str(tenant),
                         opportunity_shard_id=opportunity,
@@ -112,8 +113,8 @@ def register_commands(app: ProcessorsApp) -> None:
             else:
                 count = await queue_recalculations(
                     store,
-                    app.deps.tenants,
-                    app.deps.writer.recalculate,
+                    adapters.tenants,
+                    writer.recalculate,
                     reason="command",
                     tenant_id=tenant,
                     include_closed=all,
@@ -129,7 +130,7 @@ def register_commands(app: ProcessorsApp) -> None:
     )
     async def ml_fields_rebuild(self: AppCommand, tenant: str | None, dry_run: bool) -> None:
         """Recompute every opportunity's ML fields from the store alone and write them."""
-        store, tenants = app.deps.store, app.deps.tenants
+        store, tenants = adapters.store, adapters.tenants
         await store.start()
         same = written = 0
         try:

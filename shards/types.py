@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any
 
 import fastjsonschema
 
-from processors.exceptions import ShardValidationError
+from core.exceptions import ShardValidationError
+from shards.kinds import SHARD_TYPES
 
 __all__ = [
     "SHARD_TYPES",
@@ -20,19 +21,6 @@ __all__ = [
     "definitions",
     "validate_structured_data",
 ]
-
-SHARD_TYPES: Final = (
-    "Opportunity",
-    "Account",
-    "Contact",
-    "User",
-    "Email",
-    "Message",
-    "CalendarEvent",
-    "Meeting",
-    "Document",
-    "OpportunityContactRole",
-)
 
 
 @dataclass(frozen=True, slots=True)

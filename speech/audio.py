@@ -16,7 +16,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from processors.exceptions import BadEventError
+from core.exceptions import BadEventError
 
 __all__ = ["SAMPLE_RATE", "AudioChunk", "iter_chunks", "probe_duration"]
 

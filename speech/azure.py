@@ -10,7 +10,6 @@ labels name the part too.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import mimetypes
@@ -18,7 +17,6 @@ import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,8 @@ from pydantic import SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from processors.exceptions import BadEventError, ConfigurationError, TransientError
+from core.exceptions import BadEventError, ConfigurationError, TransientError
+from core.retry_after import retry_after_seconds
 from speech.transcribe import Segment, Transcript
 
 __all__ = ["API_VERSION", "AzureSpeechTranscriber"]
@@ -298,29 +297,8 @@ def _describe(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds the service asks to wait: `retry-after-ms`, or `Retry-After` (seconds or date)."""
-    milliseconds = response.headers.get("retry-after-ms") or response.headers.get(
-        "x-ms-retry-after-ms"
-    )
-    if milliseconds:
-        try:
-            return float(milliseconds) / 1000
-        except ValueError:
-            pass
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+    """Seconds the service asks to wait (`retry-after-ms` or `Retry-After`)."""
+    return retry_after_seconds(response.headers)
 
 
 def _write_flac(samples: Any, path: Path) -> Path:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from processors.exceptions import BadEventError, ProcessorsError, TransientError
+from core.exceptions import BadEventError, ProcessorsError, TransientError
 from speech.transcribe import Transcriber, Transcript
 
 __all__ = ["TranscriberFactory", "run_transcription"]

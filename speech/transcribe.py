@@ -34,7 +34,7 @@ class Transcript:
 class Transcriber(Protocol):
     """Turns an audio file into a Transcript; synchronous (the caller runs it off the loop).
 
-    Raises `processors.exceptions.BadEventError` for a file that can never be transcribed,
+    Raises `core.exceptions.BadEventError` for a file that can never be transcribed,
     `TransientError` for a failure worth retrying, `ConfigurationError` for a bad setting.
     """
 

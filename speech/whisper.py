@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from processors.exceptions import ConfigurationError
+from core.exceptions import ConfigurationError
 from speech.transcribe import Segment, Transcript
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from processors.exceptions import BrokerUnavailableError
+from core.exceptions import BrokerUnavailableError
 
 __all__ = ["BrokerAdmin", "bootstrap_servers"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import faust
 from faust.types import TopicT
 
-from processors.metrics import DEAD_LETTERS
+from core.metrics import DEAD_LETTERS
 from streams.dead_letters import DeadLetter
 from streams.models import LinkEvent, RawEvent, RecalculateRequest, ShardEvent
 from streams.topics import (

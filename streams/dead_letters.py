@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-__all__ = ["DeadLetter", "Stage", "event_source"]
+__all__ = ["DeadLetter", "Stage"]
 
 Stage = str  # "bridge", "validate", "map", "store", ...
 
@@ -67,18 +66,9 @@ class DeadLetter:
         """The event unchanged, with the reason fields added when it is a JSON object."""
         try:
             decoded = json.loads(self.value)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return self.value
         if not isinstance(decoded, dict):
             return self.value
         decoded.update(self.reason())  # a replayed dead letter gets the newer reason
         return json.dumps(decoded, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def event_source(event: Any) -> dict[str, str]:
-    """Where a Faust event came from, as the `source*` fields of its dead letter."""
-    return {
-        "sourceTopic": event.message.topic,
-        "sourcePartition": str(event.message.partition),
-        "sourceOffset": str(event.message.offset),
-    }

@@ -8,7 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from streams.topics import DATA_TYPES
+from core.exceptions import BadEventError
+from core.validation import describe_validation_error
+from shards.model import WriteOutcome
+from streams.topics import DataType
 
 __all__ = [
     "BlobRef",
@@ -18,10 +21,9 @@ __all__ = [
     "RecalculateRequest",
     "ShardEvent",
     "ValidationError",
+    "parse_raw_event",
+    "shard_event",
 ]
-
-DataType = Literal["crm", "document", "email", "message", "meeting", "event"]
-assert set(DataType.__args__) == set(DATA_TYPES)  # type: ignore[attr-defined]
 
 
 class _Wire(BaseModel):
@@ -86,6 +88,29 @@ class RawEvent(_Wire):
         return None
 
 
+def parse_raw_event(value: bytes | dict[str, Any], data_type: str, *, where: str = "") -> RawEvent:
+    """The envelope of a raw record (its bytes or its decoded JSON object) that must be of
+    `data_type`; `BadEventError` saying what is wrong when it is not a valid one.
+
+    `where` names what fixed the data type in the mismatch message (default: the topic).
+    """
+    try:
+        if isinstance(value, dict):
+            event = RawEvent.model_validate(value)
+        else:
+            event = RawEvent.model_validate_json(value)
+    except ValidationError as e:
+        message = f"invalid envelope: {describe_validation_error(e)}"
+        raise BadEventError(message) from e
+    except (ValueError, RecursionError) as e:  # nesting deeper than any parser goes
+        message = f"invalid envelope: {type(e).__name__}: {e}"
+        raise BadEventError(message) from e
+    if event.data_type != data_type:
+        message = f"dataType {event.data_type!r} does not match {where or f'the {data_type} topic'}"
+        raise BadEventError(message)
+    return event
+
+
 ShardEventType = Literal["shard.created", "shard.updated"]
 
 
@@ -128,3 +153,19 @@ class RecalculateRequest(_Wire):
     opportunity_shard_id: str
     reason: str
     requested_at: datetime
+
+
+def shard_event(outcome: WriteOutcome) -> ShardEvent:
+    """The `shard.created`/`shard.updated` event of a write; its id names the version."""
+    shard = outcome.shard
+    return ShardEvent(
+        type="shard.created" if shard.version == 1 else "shard.updated",
+        event_id=f"{shard.id}:v{shard.version}",
+        tenant_id=shard.tenant_id,
+        shard_id=shard.id,
+        shard_type=shard.shard_type,
+        version=shard.version,
+        source_event_id=shard.source.event_id,
+        changed_fields=list(outcome.changed_fields),
+        occurred_at=shard.updated_at,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal, get_args
 
 __all__ = [
     "DATA_TYPES",
@@ -11,13 +11,16 @@ __all__ = [
     "ML_FIELDS_CHANGES_TOPIC",
     "ML_FIELDS_RECALCULATE_TOPIC",
     "SHARD_EVENTS_TOPIC",
+    "DataType",
     "all_topics",
     "event_key",
     "internal_topics",
     "raw_topic",
 ]
 
-DATA_TYPES: Final = ("crm", "document", "email", "message", "meeting", "event")
+#: The data types of CONTRACT §1 (routing keys, raw topics, the envelope's `dataType`).
+DataType = Literal["crm", "document", "email", "message", "meeting", "event"]
+DATA_TYPES: Final[tuple[str, ...]] = get_args(DataType)
 RAW_PREFIX: Final = "integration.raw."
 DLQ_TOPIC: Final = "integration.dlq"
 SHARD_EVENTS_TOPIC: Final = "shard.events"

@@ -3,7 +3,7 @@
 One function per side of the computation, shared by the incremental path (the agent's
 table) and the full rebuild (the store alone), so both see the same facts:
 
-- `activity_facts`: a linked Email, Message, CalendarEvent, Meeting or Document;
+- `activity_facts`: a linked Email, Message, CalendarEvent, Meeting, Document or Task;
 - `opportunity_facts`: the opportunity's own fields (close date, stage, status);
 - `opportunity_links`: which opportunities an activity counts for (auto and approved
   links only: a suggestion waiting for review, or a rejected one, does not count).
@@ -18,8 +18,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from core.tenants import TenantConfig
 from linking.activity import activity_of
-from processors.tenants import TenantConfig
+from shards.kinds import KINDS
 from shards.model import Shard
 
 __all__ = [
@@ -41,14 +42,6 @@ COUNTED_STATUSES: Final = frozenset({"auto", "approved"})
 
 #: Seniority levels, lowest first; a rank is the index + 1 (0: unknown).
 SENIORITY: Final = ("IC", "Manager", "Director", "VP", "C-level")
-
-_KINDS: Final = {
-    "Email": "email",
-    "Message": "message",
-    "CalendarEvent": "event",
-    "Meeting": "meeting",
-    "Document": "document",
-}
 
 # Checked in this order: "vice president" before "president", "managing director"
 # before "director".
@@ -100,7 +93,7 @@ def engaged_addresses(shard: Shard, tenant: TenantConfig) -> list[str]:
         return []
     data = shard.structured_data
     external = {p.email: p for p in activity.participants if not tenant.is_internal(p.email)}
-    kind = _KINDS[shard.shard_type]
+    kind = KINDS[shard.shard_type].activity
     if kind in ("email", "message"):
         found = {e for e, p in external.items() if p.role in ("from", "sender")}
     elif kind == "event":
@@ -126,7 +119,7 @@ def activity_facts(
     if activity is None:
         return None
     data = shard.structured_data
-    kind = _KINDS[shard.shard_type]
+    kind = KINDS[shard.shard_type].activity
     at = activity.occurred_at
     engaged = engaged_addresses(shard, tenant)
     facts: Facts = {
@@ -151,6 +144,10 @@ def activity_facts(
         ]
         facts["acc"] = answers.count("accepted")
         facts["dec"] = answers.count("declined")
+    if kind == "task":
+        # when it was done, or (open) when it is due: `t` of an open task may be ahead
+        facts["done"] = data.get("status") == "completed"
+        facts["tt"] = data.get("taskType")
     return facts
 
 

@@ -37,6 +37,7 @@ FEATURE_NAMES: Final = (
     "medianReplyLatencyHours30d", "ghosted", "meetingAcceptanceRate30d",
     "daysToClose", "closeDateOverdue", "closeDatePushCount", "daysInStage",
     "engagementScore", "activityCount",
+    "tasksCompleted30d", "openTasks", "overdueTasks",
 )  # fmt: skip
 
 
@@ -62,7 +63,12 @@ def compute_features(
     now_s = int(now.timestamp())
     today = now.astimezone(zone).date()
     acts = [f for _, f in sorted(state.activities.items())]
-    past = [f for f in acts if f.get("t") is not None and f["t"] <= now_s]
+    # what happened by now; an open task has not happened (its time is when it is due)
+    past = [
+        f
+        for f in acts
+        if f.get("t") is not None and f["t"] <= now_s and not (f["k"] == "task" and not f["done"])
+    ]
 
     def within(f: Facts, days: int) -> bool:
         return f.get("t") is not None and now_s - days * DAY < f["t"] <= now_s
@@ -78,6 +84,8 @@ def compute_features(
     future_meetings = [f for f in meetings if f["t"] > now_s]
     meetings30 = [f for f in past_meetings if within(f, 30)]
     documents = [f for f in acts if f["k"] == "document"]
+    tasks = [f for f in acts if f["k"] == "task"]
+    open_tasks = [f for f in tasks if not f.get("done")]
 
     last_at = max((f["t"] for f in past), default=None)
     first_at = min((f["t"] for f in past), default=None)
@@ -155,6 +163,11 @@ def compute_features(
             None if stage_entered is None else (today - stage_entered.astimezone(zone).date()).days
         ),
         "activityCount": len(acts),
+        "tasksCompleted30d": sum(within(f, 30) for f in tasks if f.get("done")),
+        "openTasks": len(open_tasks),
+        "overdueTasks": sum(
+            f.get("t") is not None and _day(f["t"], zone) < today for f in open_tasks
+        ),
     }
     fields["engagementScore"] = engagement_score(fields)
     return fields

@@ -23,30 +23,35 @@ import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+import faust
 from aiokafka.partitioner import DefaultPartitioner
 from faust.streams import _current_event  # the context a table write takes its partition from
 from faust.types import TP, EventT, StreamT
 from pydantic import ValidationError
 
-from agents.pipeline import shard_event
-from processors.exceptions import ConcurrencyError, StoreError
-from processors.metrics import ML_CHANGES, ML_WRITEBACKS
-from processors.retries import retry_store
+from core.exceptions import ConcurrencyError, StoreError
+from core.metrics import ML_CHANGES, ML_WRITEBACKS
+from core.retries import retry_store
+from core.settings import Settings
+from core.tenants import TenantDirectory
 from shards.model import WriteKind, WriteOutcome
-from streams.dead_letters import DeadLetter, event_source
-from streams.models import LinkEvent, RecalculateRequest, ShardEvent
+from shards.store import ShardStore
+from streams.channels import StreamWriter, Topics
+from streams.consuming import batches, parse_each
+from streams.dead_letters import DeadLetter
+from streams.incoming import IncomingEvent
+from streams.models import LinkEvent, RecalculateRequest, ShardEvent, shard_event
 from streams.topics import ML_FIELDS_CHANGES_TOPIC, ML_FIELDS_RECALCULATE_TOPIC
 from tables.features import OpportunityState, compute_features
 from tables.state import Change, ChangeRouter, apply_changes, rebuild_state, table_key
+from tables.timers import register_timers
 from tables.writeback import Pending, write_ml_fields
 
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
-
-__all__ = ["TABLE_NAME", "MlFields", "register"]
+__all__ = ["TABLE_NAME", "MlFields", "StoreMlFields", "TableDeps", "register"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +59,49 @@ TABLE_NAME: Final = "ml_fields"
 _WRITEBACK_BATCH: Final = 200
 
 
+@dataclass(frozen=True, slots=True)
+class TableDeps:
+    """What the ML-field table and its agents are given by the app."""
+
+    settings: Settings
+    topics: Topics
+    writer: StreamWriter
+    store: ShardStore
+    tenants: TenantDirectory
+
+
+class StoreMlFields:
+    """ML fields computed from the store alone: where no worker table is at hand."""
+
+    table_name: str | None = None
+
+    def __init__(self, store: ShardStore, tenants: TenantDirectory) -> None:
+        self._store = store
+        self._tenants = tenants
+
+    def route_key(self, tenant_id: str, opportunity_id: str) -> bytes:
+        """The table key of an opportunity (unused without a table)."""
+        return table_key(tenant_id, opportunity_id).encode()
+
+    async def fields(
+        self, tenant_id: str, opportunity_id: str, now: datetime
+    ) -> tuple[dict[str, Any], str] | None:
+        """The fields at `now` and where they came from; None without such an opportunity."""
+        state = await rebuild_state(self._store, self._tenants, tenant_id, opportunity_id)
+        if state is None:
+            return None
+        return compute_features(state, now, self._tenants.of(tenant_id).zone), "store"
+
+
 class MlFields:
     """The table and what reads it: the agents, the write-back, the API."""
 
-    def __init__(self, app: ProcessorsApp) -> None:
+    table_name: str | None = TABLE_NAME
+
+    def __init__(self, app: faust.App, deps: TableDeps) -> None:
         self.app = app
-        settings = app.settings
+        self.deps = deps
+        settings = deps.settings
         self.table = app.Table(
             TABLE_NAME,
             default=None,
@@ -84,9 +126,13 @@ class MlFields:
 
     async def route(self, events: Sequence[ShardEvent | LinkEvent]) -> None:
         """Turn shard and link events into snapshots on `ml_fields.changes` (retried)."""
-        deps = self.app.deps
+        deps = self.deps
         router = ChangeRouter(deps.store, deps.tenants)
-        changes = await retry_store(self.app.settings, lambda: router.route(events))
+        changes = await retry_store(
+            lambda: router.route(events),
+            attempts=deps.settings.AGENT_RETRIES,
+            max_delay=deps.settings.AGENT_RETRY_MAX_DELAY,
+        )
         for change in changes:
             await self.changes_topic.send(key=change.key.encode(), value=change.to_json())
 
@@ -94,7 +140,7 @@ class MlFields:
 
     def owns(self, key: str) -> bool:
         """True when this worker holds `key`'s partition as active."""
-        partitions = list(range(self.app.settings.TOPIC_PARTITIONS))
+        partitions = list(range(self.deps.settings.TOPIC_PARTITIONS))
         partition = self._partitioner(key.encode(), partitions, partitions)
         return TP(ML_FIELDS_CHANGES_TOPIC, partition) in self.app.assignor.assigned_actives()
 
@@ -103,18 +149,31 @@ class MlFields:
         value = self.table.get(table_key(tenant_id, opportunity_id).encode())
         if value is not None:
             return OpportunityState.from_value(value)
-        deps = self.app.deps
+        deps = self.deps
         return await rebuild_state(deps.store, deps.tenants, tenant_id, opportunity_id)
 
     def features(self, tenant_id: str, state: OpportunityState, now: datetime) -> dict[str, Any]:
         """The fields at `now`, days counted in the tenant's time zone."""
-        return compute_features(state, now, self.app.deps.tenants.of(tenant_id).zone)
+        return compute_features(state, now, self.deps.tenants.of(tenant_id).zone)
+
+    def route_key(self, tenant_id: str, opportunity_id: str) -> bytes:
+        """The table key of an opportunity: requests about it go to its partition's owner."""
+        return table_key(tenant_id, opportunity_id).encode()
+
+    async def fields(
+        self, tenant_id: str, opportunity_id: str, now: datetime
+    ) -> tuple[dict[str, Any], str] | None:
+        """The fields at `now` from this worker's table (the store when it has none)."""
+        state = await self.state(tenant_id, opportunity_id)
+        if state is None:
+            return None
+        return self.features(tenant_id, state, now), "table"
 
     # --- writing back ------------------------------------------------------------------------
 
     async def write_back(self, limit: int = _WRITEBACK_BATCH) -> int:
         """Write the due opportunities' fields to the store; how many were written."""
-        deps = self.app.deps
+        deps = self.deps
         written = []
         for key in self.pending.take_due(limit):
             if not self.owns(key):
@@ -153,7 +212,7 @@ class MlFields:
 
     async def apply(self, events: list[EventT[bytes]]) -> None:
         """One batch of `ml_fields.changes` and `ml_fields.recalculate` events."""
-        deps = self.app.deps
+        deps = self.deps
         by_partition: dict[int, list[EventT[bytes]]] = defaultdict(list)
         for e in events:
             by_partition[e.message.partition].append(e)
@@ -162,7 +221,6 @@ class MlFields:
             changes: dict[str, list[Change]] = defaultdict(list)
             recalculate: dict[str, tuple[str, str]] = {}
             for e in partition_events:
-                where = event_source(e)
                 try:
                     if e.message.topic == ML_FIELDS_RECALCULATE_TOPIC:
                         r = RecalculateRequest.model_validate_json(e.value)
@@ -171,8 +229,8 @@ class MlFields:
                     else:
                         change = Change.from_json(e.value)
                         changes[change.key].append(change)
-                except (ValidationError, ValueError, KeyError, TypeError) as exc:
-                    letters.append(DeadLetter.of(e.value, e.key, exc, "ml_fields", **where))
+                except (ValidationError, ValueError, KeyError, TypeError, RecursionError) as exc:
+                    letters.append(IncomingEvent.of(e).letter(exc, "ml_fields"))
             # Table writes take their partition (changelog and RocksDB) from the current
             # event: the batch's events of this partition, so set it to one of them.
             token = _current_event.set(weakref.ref(partition_events[-1]))
@@ -203,13 +261,11 @@ class MlFields:
         await deps.writer.dead_letter(letters)
 
 
-def register(app: ProcessorsApp) -> list[str]:
-    """Define the ML-field table, its two agents and timers on `app`; the agents' names."""
-    from tables.timers import register_timers
-
-    settings = app.settings
-    ml = MlFields(app)
-    app.ml_fields = ml
+def register(app: faust.App, deps: TableDeps) -> tuple[MlFields, list[str]]:
+    """Define the ML-field table, its two agents and timers on `app`; the table's reader
+    (whose `route` follows shard events after linking) and the agents' names."""
+    settings = deps.settings
+    ml = MlFields(app, deps)
     inputs = app.topic(
         ML_FIELDS_CHANGES_TOPIC,
         ML_FIELDS_RECALCULATE_TOPIC,
@@ -219,30 +275,17 @@ def register(app: ProcessorsApp) -> list[str]:
         value_serializer="raw",
     )
 
-    @app.agent(app.contract_topics.link_events_topic, name="ml_route")
+    @app.agent(deps.topics.link_events_topic, name="ml_route")
     async def ml_route(stream: StreamT[bytes]) -> None:
         """Link events → per-opportunity snapshots on `ml_fields.changes` (shard events
         come through `link_activities`, the one agent on `shard.events`)."""
-        deps = app.deps
-        async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
-            settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW
-        ):
-            parsed: list[ShardEvent | LinkEvent] = []
-            letters = []
-            for e in batch:
-                try:
-                    parsed.append(LinkEvent.model_validate_json(e.value))
-                except ValidationError as exc:
-                    letters.append(
-                        DeadLetter.of(e.value, e.key, exc, "ml_route", **event_source(e))
-                    )
+        async for batch in batches(stream, settings.AGENT_BATCH_SIZE, settings.AGENT_BATCH_WINDOW):
+            parsed, letters = parse_each(batch, LinkEvent, "ml_route")
             try:
-                await ml.route(parsed)
+                await ml.route([event for _, event in parsed])
             except Exception as exc:  # never let one batch stop the agent
                 logger.exception("ML-field routing failed for a batch of %d", len(batch))
-                letters.extend(
-                    DeadLetter.of(e.value, e.key, exc, "ml_route", **event_source(e)) for e in batch
-                )
+                letters.extend(incoming.letter(exc, "ml_route") for incoming, _ in parsed)
             await deps.writer.dead_letter(letters)
 
     @app.agent(inputs, name="ml_fields")
@@ -255,9 +298,8 @@ def register(app: ProcessorsApp) -> list[str]:
                 await ml.apply(batch)
             except Exception as exc:  # never let one batch stop the agent
                 logger.exception("ML-field table update failed for a batch of %d", len(batch))
-                await app.deps.writer.dead_letter(
-                    DeadLetter.of(e.value, e.key, exc, "ml_fields", **event_source(e))
-                    for e in batch
+                await deps.writer.dead_letter(
+                    IncomingEvent.of(e).letter(exc, "ml_fields") for e in batch
                 )
 
     @app.timer(settings.ML_WRITEBACK_TICK)  # type: ignore[untyped-decorator]
@@ -271,5 +313,5 @@ def register(app: ProcessorsApp) -> list[str]:
     async def ml_fields_recovered() -> None:
         ml.sweep()
 
-    register_timers(app, ml)
-    return [str(ml_route.name), str(ml_fields.name)]
+    register_timers(app, settings, deps.store, deps.tenants, deps.writer)
+    return ml, [str(ml_route.name), str(ml_fields.name)]

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from processors.tenants import TenantDirectory
-from shards.keys import COMMUNICATION_TYPES
+from core.tenants import TenantDirectory
+from shards.kinds import ACTIVITY_TYPES
 from shards.model import Shard
 from shards.store import ShardStore
 from streams.models import LinkEvent, ShardEvent
@@ -150,7 +150,7 @@ class ChangeRouter:
                 continue
             if event.shard_type == "Opportunity":
                 opportunities[(event.tenant_id, event.shard_id)] = None
-            elif event.shard_type in COMMUNICATION_TYPES:
+            elif event.shard_type in ACTIVITY_TYPES:
                 activities.setdefault((event.tenant_id, event.shard_id), set())
             elif event.shard_type == "Contact" and _title_may_matter(event):
                 for activity_id in await self._engaging(event.tenant_id, event.shard_id):
@@ -193,7 +193,7 @@ class ChangeRouter:
             return []
         addresses = _addresses(contact)
         found: list[str] = []
-        for shard_type in sorted(COMMUNICATION_TYPES):
+        for shard_type in sorted(ACTIVITY_TYPES):
             found.extend(
                 s.id
                 for s in await self._store.find(tenant_id, shard_type, "participant", addresses)
@@ -223,7 +223,7 @@ async def rebuild_state(
     if opportunity is None:
         return None
     activities: dict[str, Facts] = {}
-    for shard_type in sorted(COMMUNICATION_TYPES):
+    for shard_type in sorted(ACTIVITY_TYPES):
         for shard in await store.find(tenant_id, shard_type, "linkedTarget", [opportunity_id]):
             if opportunity_id not in opportunity_links(shard):
                 continue

@@ -12,19 +12,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from processors.metrics import ML_RECALCULATIONS
-from processors.tenants import TenantDirectory
+import faust
+
+from core.metrics import ML_RECALCULATIONS
+from core.settings import Settings
+from core.tenants import TenantDirectory
 from shards.model import Shard
 from shards.store import ShardStore
+from streams.channels import StreamWriter
 from streams.models import RecalculateRequest
 from tables.facts import opportunity_facts
-
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
-    from tables.ml_fields import MlFields
 
 __all__ = ["active_opportunities", "queue_recalculations", "register_timers"]
 
@@ -90,9 +89,14 @@ async def queue_recalculations(
     return count
 
 
-def register_timers(app: ProcessorsApp, ml: MlFields) -> None:
+def register_timers(
+    app: faust.App,
+    settings: Settings,
+    store: ShardStore,
+    tenants: TenantDirectory,
+    writer: StreamWriter,
+) -> None:
     """The daily crontab, run by the leader only."""
-    settings = app.settings
 
     @app.crontab(
         settings.ML_RECALC_CRON,
@@ -102,7 +106,7 @@ def register_timers(app: ProcessorsApp, ml: MlFields) -> None:
     async def ml_fields_daily_recalculation() -> None:
         try:
             count = await queue_recalculations(
-                app.deps.store, app.deps.tenants, app.deps.writer.recalculate, reason="schedule"
+                store, tenants, writer.recalculate, reason="schedule"
             )
         except Exception:  # a crontab that raises never runs again
             logger.exception("the scheduled ML-field recalculation failed")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from processors.exceptions import ConcurrencyError
+from core.exceptions import ConcurrencyError
 from shards.model import Shard
 from shards.store import ShardStore
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING
 
+import faust
 from faust.web import Request, Response, View
-
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
 
 __all__ = ["PAGE_PATH", "SECURITY_HEADERS", "register_approval_page"]
 
@@ -61,7 +58,7 @@ def _read(name: str, content_type: str) -> _Asset:
     return _Asset(resources.files("web").joinpath("static", name).read_bytes(), content_type)
 
 
-def register_approval_page(app: ProcessorsApp) -> None:
+def register_approval_page(app: faust.App) -> None:
     """Add `GET /review` and its script and style under `/review/static/` to `app`."""
     page = _read("approval.html", "text/html; charset=utf-8")
     assets = {name: _read(name, content_type) for name, content_type in _ASSETS.items()}

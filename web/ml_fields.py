@@ -9,67 +9,51 @@ so the windows are right whenever it is asked.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
+import faust
 from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 
-from processors.metrics import ML_RECALCULATIONS
+from core.metrics import ML_RECALCULATIONS
+from shards.model import Shard
 from streams.models import RecalculateRequest
-from tables.features import compute_features
-from tables.state import rebuild_state, table_key
-from web.auth import AuthError, Principal
-from web.http import error
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from processors.app import ProcessorsApp
+from web.auth import Principal
+from web.deps import WebDeps
+from web.http import Authenticate, authenticated, error
 
 __all__ = ["register_ml_field_views"]
 
 
-def register_ml_field_views(app: ProcessorsApp, principal: Callable[[Request], Principal]) -> None:
+def register_ml_field_views(app: faust.App, deps: WebDeps, authenticate: Authenticate) -> None:
     """Add the read and recalculate views to `app`."""
+    ml = deps.ml_fields
 
-    async def opportunity(view: View, request: Request, opportunity_id: str) -> Any:
-        try:
-            who = principal(request)
-        except AuthError as e:
-            return error(view, 401, "unauthorized", str(e))
-        shard = await app.deps.store.get(who.tenant_id, opportunity_id)
-        if shard is None or shard.shard_type != "Opportunity":
-            return error(view, 404, "not_found", f"no opportunity {opportunity_id}")
-        return shard
+    async def opportunity(who: Principal, opportunity_id: str) -> Shard | None:
+        shard = await deps.store.get(who.tenant_id, opportunity_id)
+        return shard if shard is not None and shard.shard_type == "Opportunity" else None
 
     @app.page("/api/v1/opportunities/{opportunity_id}/ml-fields")
     class MlFieldsView(View):
-        async def get(self, request: Request, opportunity_id: str) -> Response:
-            shard = await opportunity(self, request, opportunity_id)
-            if isinstance(shard, Response):
-                return shard
-            tenant_id = shard.tenant_id
-            ml = getattr(app, "ml_fields", None)
-            now = datetime.now(UTC)
-            if ml is not None:
-                key = table_key(tenant_id, opportunity_id).encode()
+        @authenticated(authenticate)
+        async def get(self, request: Request, who: Principal, opportunity_id: str) -> Response:
+            shard = await opportunity(who, opportunity_id)
+            if shard is None:
+                return error(self, 404, "not_found", f"no opportunity {opportunity_id}")
+            if ml.table_name is not None:
+                key = ml.route_key(who.tenant_id, opportunity_id)
                 try:
-                    return await app.router.route_req(ml.table.name, key, self.web, request)
+                    return await app.router.route_req(ml.table_name, key, self.web, request)
                 except SameNode:
                     pass
                 except ServiceUnavailable:
                     return error(self, 503, "unavailable", "the table is being rebalanced")
-                state = await ml.state(tenant_id, opportunity_id)
-                source = "table"
-            else:
-                state = await rebuild_state(
-                    app.deps.store, app.deps.tenants, tenant_id, opportunity_id
-                )
-                source = "store"
-            if state is None:
+            now = datetime.now(UTC)
+            found = await ml.fields(who.tenant_id, opportunity_id, now)
+            if found is None:
                 return error(self, 404, "not_found", f"no opportunity {opportunity_id}")
-            fields = compute_features(state, now, app.deps.tenants.of(tenant_id).zone)
+            fields, source = found
+            updated_at = shard.ml_fields_updated_at
             return self.json(
                 {
                     "opportunityId": opportunity_id,
@@ -77,11 +61,7 @@ def register_ml_field_views(app: ProcessorsApp, principal: Callable[[Request], P
                     "source": source,
                     "mlFields": fields,
                     "writtenBack": {
-                        "mlFieldsUpdatedAt": (
-                            shard.ml_fields_updated_at.isoformat()
-                            if shard.ml_fields_updated_at
-                            else None
-                        ),
+                        "mlFieldsUpdatedAt": updated_at.isoformat() if updated_at else None,
                         "mlFieldsVersion": shard.ml_fields_version,
                     },
                 }
@@ -89,12 +69,13 @@ def register_ml_field_views(app: ProcessorsApp, principal: Callable[[Request], P
 
     @app.page("/api/v1/opportunities/{opportunity_id}/ml-fields/recalculate")
     class Recalculate(View):
-        async def post(self, request: Request, opportunity_id: str) -> Response:
-            shard = await opportunity(self, request, opportunity_id)
-            if isinstance(shard, Response):
-                return shard
+        @authenticated(authenticate)
+        async def post(self, request: Request, who: Principal, opportunity_id: str) -> Response:
+            shard = await opportunity(who, opportunity_id)
+            if shard is None:
+                return error(self, 404, "not_found", f"no opportunity {opportunity_id}")
             now = datetime.now(UTC)
-            await app.deps.writer.recalculate(
+            await deps.writer.recalculate(
                 RecalculateRequest(
                     tenant_id=shard.tenant_id,
                     opportunity_shard_id=opportunity_id,

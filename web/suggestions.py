@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import faust
 from faust.web import Request, Response, View
 
 from shards.links import write_links
 from shards.model import Link
 from shards.suggestions import SuggestedLink
 from streams.models import LinkEvent
-from web.auth import AuthError, Principal
-from web.http import error, limit_of
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from processors.app import ProcessorsApp
+from web.auth import Principal
+from web.deps import WebDeps
+from web.http import Authenticate, authenticated, error, limit_of
 
 __all__ = ["register_suggestion_views"]
 
@@ -26,19 +23,13 @@ MAX_LIMIT = 200
 STATUSES = ("pending_review", "approved", "rejected")
 
 
-def register_suggestion_views(
-    app: ProcessorsApp,
-    principal: Callable[[Request], Principal],
-) -> None:
+def register_suggestion_views(app: faust.App, deps: WebDeps, authenticate: Authenticate) -> None:
     """Add the list, approve and reject views to `app`."""
 
     @app.page("/api/v1/suggested-links")
     class SuggestedLinks(View):
-        async def get(self, request: Request) -> Response:
-            try:
-                who = principal(request)
-            except AuthError as e:
-                return error(self, 401, "unauthorized", str(e))
+        @authenticated(authenticate)
+        async def get(self, request: Request, who: Principal) -> Response:
             query = request.query
             status = query.get("status") or None
             if status is not None and status not in STATUSES:
@@ -48,7 +39,7 @@ def register_suggestion_views(
             except ValueError as e:
                 return error(self, 400, "bad_request", str(e))
             try:
-                items, cursor = await app.deps.store.list_suggestions(
+                items, cursor = await deps.store.list_suggestions(
                     who.tenant_id,
                     status=status,
                     target_shard_id=query.get("targetShardId") or None,
@@ -60,11 +51,9 @@ def register_suggestion_views(
                 return error(self, 400, "bad_request", "cursor is not valid")
             return self.json({"items": [i.to_doc() for i in items], "nextCursor": cursor})
 
-    async def decide(view: View, request: Request, suggestion_id: str, status: str) -> Response:
-        try:
-            who = principal(request)
-        except AuthError as e:
-            return error(view, 401, "unauthorized", str(e))
+    async def decide(
+        view: View, request: Request, who: Principal, suggestion_id: str, status: str
+    ) -> Response:
         try:
             body = await _body(request)
         except ValueError as e:
@@ -72,7 +61,7 @@ def register_suggestion_views(
         reason = body.get("reason")
         if reason is not None and not isinstance(reason, str):
             return error(view, 400, "bad_request", "reason must be a string")
-        result = await app.deps.store.decide_suggestion(
+        result = await deps.store.decide_suggestion(
             who.tenant_id,
             suggestion_id,
             status,
@@ -87,21 +76,23 @@ def register_suggestion_views(
             message = f"the suggestion is already {suggestion.status}"
             return error(view, 409, "conflict", message)
         if outcome == "changed":
-            await _apply(app, suggestion)
+            await _apply(deps, suggestion)
         return view.json(suggestion.to_doc())
 
     @app.page("/api/v1/suggested-links/{suggestion_id}/approve")
     class Approve(View):
-        async def post(self, request: Request, suggestion_id: str) -> Response:
-            return await decide(self, request, suggestion_id, "approved")
+        @authenticated(authenticate)
+        async def post(self, request: Request, who: Principal, suggestion_id: str) -> Response:
+            return await decide(self, request, who, suggestion_id, "approved")
 
     @app.page("/api/v1/suggested-links/{suggestion_id}/reject")
     class Reject(View):
-        async def post(self, request: Request, suggestion_id: str) -> Response:
-            return await decide(self, request, suggestion_id, "rejected")
+        @authenticated(authenticate)
+        async def post(self, request: Request, who: Principal, suggestion_id: str) -> Response:
+            return await decide(self, request, who, suggestion_id, "rejected")
 
 
-async def _apply(app: ProcessorsApp, suggestion: SuggestedLink) -> None:
+async def _apply(deps: WebDeps, suggestion: SuggestedLink) -> None:
     """A decision's effects: the approved link on the source shard, and its link event."""
     status = suggestion.status
     if status == "approved":
@@ -112,16 +103,16 @@ async def _apply(app: ProcessorsApp, suggestion: SuggestedLink) -> None:
             method=suggestion.method,
             status="approved",
         )
-        shard = await app.deps.store.get(suggestion.tenant_id, suggestion.source_shard_id)
+        shard = await deps.store.get(suggestion.tenant_id, suggestion.source_shard_id)
         automatic = [k for k in shard.links if k.status == "auto"] if shard else []
         await write_links(
-            app.deps.store,
+            deps.store,
             suggestion.tenant_id,
             suggestion.source_shard_id,
             automatic,
             approved=[link],
         )
-    await app.deps.writer.link_events(
+    await deps.writer.link_events(
         [
             LinkEvent(
                 type="link.approved" if status == "approved" else "link.rejected",

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import faust
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from processors.exceptions import ProcessorsError
-from processors.metrics import observe_consumer
+from core.exceptions import ProcessorsError
+from core.metrics import observe_consumer
 from web.approval import register_approval_page
-from web.auth import AuthError, Principal, authenticate
-from web.http import error, limit_of
+from web.auth import Principal, authenticate
+from web.deps import WebDeps
+from web.http import authenticated, error, limit_of
 from web.ml_fields import register_ml_field_views
 from web.suggestions import register_suggestion_views
-
-if TYPE_CHECKING:
-    from processors.app import ProcessorsApp
 
 __all__ = ["register_views"]
 
@@ -28,9 +27,9 @@ MAX_LIMIT = 500
 READY_CHECK_TIMEOUT = 3.0
 
 
-def register_views(app: ProcessorsApp) -> None:
+def register_views(app: faust.App, deps: WebDeps) -> None:
     """Add every view to `app`'s web server."""
-    settings = app.settings
+    settings = deps.settings
 
     def principal(request: Request) -> Principal:
         return authenticate(
@@ -40,9 +39,9 @@ def register_views(app: ProcessorsApp) -> None:
             leeway=settings.JWT_LEEWAY,
         )
 
-    register_suggestion_views(app, principal)
+    register_suggestion_views(app, deps, principal)
     register_approval_page(app)
-    register_ml_field_views(app, principal)
+    register_ml_field_views(app, deps, principal)
 
     @app.page("/health")
     class Health(View):
@@ -52,7 +51,7 @@ def register_views(app: ProcessorsApp) -> None:
                     "status": "healthy",
                     "service": settings.APP_ID,
                     "role": settings.CONSUMER_TYPE.value,
-                    "agents": app.agent_names,
+                    "agents": list(deps.agent_names),
                 }
             )
 
@@ -60,9 +59,9 @@ def register_views(app: ProcessorsApp) -> None:
     class Ready(View):
         async def get(self, request: Request) -> Response:
             checks = {
-                "broker": await _check(app.deps.admin.ping()),
-                "store": await _check(app.deps.store.ping()),
-                "blobs": await _check(app.deps.blobs.ping()),
+                "broker": await _check(deps.admin.ping()),
+                "store": await _check(deps.store.ping()),
+                "blobs": await _check(deps.blobs.ping()),
             }
             ready = all(c["ok"] for c in checks.values())
             return self.json(
@@ -79,30 +78,24 @@ def register_views(app: ProcessorsApp) -> None:
 
     @app.page("/api/v1/shards/{shard_id}")
     class ShardDetail(View):
-        async def get(self, request: Request, shard_id: str) -> Response:
-            try:
-                who = principal(request)
-            except AuthError as e:
-                return error(self, 401, "unauthorized", str(e))
-            shard = await app.deps.store.get(who.tenant_id, shard_id)
+        @authenticated(principal)
+        async def get(self, request: Request, who: Principal, shard_id: str) -> Response:
+            shard = await deps.store.get(who.tenant_id, shard_id)
             if shard is None:
                 return error(self, 404, "not_found", f"no shard {shard_id}")
             return self.json(shard.to_doc())
 
     @app.page("/api/v1/shards")
     class ShardList(View):
-        async def get(self, request: Request) -> Response:
-            try:
-                who = principal(request)
-            except AuthError as e:
-                return error(self, 401, "unauthorized", str(e))
+        @authenticated(principal)
+        async def get(self, request: Request, who: Principal) -> Response:
             query = request.query
             try:
                 limit = limit_of(query, default=100, maximum=MAX_LIMIT)
             except ValueError as e:
                 return error(self, 400, "bad_request", str(e))
             try:
-                page = await app.deps.store.query(
+                page = await deps.store.query(
                     who.tenant_id,
                     shard_type=query.get("shardType") or None,
                     limit=limit,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from documents.ocr import OcrError
 
 if TYPE_CHECKING:
-    from documents.extract import DocumentKind, ExtractionLimits, ExtractionStatus
+    from documents.limits import DocumentKind, ExtractionLimits, ExtractionStatus
     from documents.ocr import OcrEngine
 
 __all__ = ["Draft", "Refusal", "TextSink"]

@@ -11,8 +11,8 @@ from typing import Final
 
 from selectolax.lexbor import LexborHTMLParser
 
+from core.html import html_to_text
 from documents.formats.draft import Draft
-from normalisers.html import html_to_text
 
 __all__ = ["decode", "read_plain"]
 

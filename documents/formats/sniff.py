@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Final
 from documents.formats.draft import Refusal
 
 if TYPE_CHECKING:
-    from documents.extract import DocumentKind
+    from documents.limits import DocumentKind
 
 __all__ = ["Sniffed", "hinted_kind", "sniff"]
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from core.tenants import TenantConfig
 from mappings.crm import map_crm_event, shipped_mappings
 from normalisers.email import normalise_email
-from processors.tenants import TenantConfig
 from shards.model import ShardDraft
 from shards.sqlite import SqliteShardStore
 from shards.suggestions import SuggestedLink, suggestion_id

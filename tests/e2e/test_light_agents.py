@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from bridge.publisher import RawEventPublisher
+from core.tenants import TenantDirectory
 from mappings.crm import map_crm_event, shipped_mappings
 from normalisers.email import attachment_events, normalise_email
 from normalisers.event import normalise_calendar_event
 from normalisers.message import normalise_message
-from processors.tenants import TenantDirectory
 from shards.model import HISTORY_FIELDS, ShardDraft
 from streams.models import RawEvent
 from tests.conftest import consume_all

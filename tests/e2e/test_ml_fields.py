@@ -23,8 +23,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from bridge.publisher import RawEventPublisher
+from core.tenants import TenantDirectory
 from processors.embedded_broker import free_port
-from processors.tenants import TenantDirectory
 from shards.ids import shard_id
 from shards.sqlite import SqliteShardStore
 from tables.features import compute_features

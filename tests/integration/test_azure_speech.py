@@ -22,7 +22,7 @@ import av
 import pytest
 from aiohttp import BodyPartReader, web
 
-from processors.exceptions import BadEventError, ConfigurationError, TransientError
+from core.exceptions import BadEventError, ConfigurationError, TransientError
 from speech import run_transcription
 from speech.audio import iter_chunks
 from speech.azure import API_VERSION, AzureSpeechTranscriber

@@ -20,7 +20,7 @@ from blobs import (
     BlobUnavailableError,
 )
 from blobs.azure import AzureBlobStore
-from processors.exceptions import ConfigurationError
+from core.exceptions import ConfigurationError
 from streams.models import BlobRef
 from tests.integration.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite
 

@@ -9,7 +9,7 @@ import aiormq
 
 from bridge.bridge import Bridge
 from bridge.publisher import RawEventPublisher
-from processors.settings import Settings
+from core.settings import Settings
 from tests.conftest import consume_all
 from tests.fixtures import salesforce as sf
 

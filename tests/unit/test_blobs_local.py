@@ -18,7 +18,7 @@ from blobs import (
 )
 from blobs.azure import AzureBlobStore
 from blobs.local import LocalBlobStore
-from processors.exceptions import BadEventError, TransientError
+from core.exceptions import BadEventError, TransientError
 from streams.models import BlobRef
 
 CONTAINER = "integration-files"

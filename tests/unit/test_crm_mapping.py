@@ -1,9 +1,12 @@
 import pytest
 
+from core.exceptions import ConfigurationError, MappingError, ShardValidationError
 from mappings.crm import load_mapping_file, lookup, map_crm_event, parse_path, shipped_mappings
-from processors.exceptions import ConfigurationError, MappingError, ShardValidationError
+from mappings.overrides import effective_mappings, parse_overrides
+from mappings.transforms import TransformContext, apply_transform
 from shards.ids import shard_id
 from streams.models import RawEvent
+from tests.fixtures import hubspot as hs
 from tests.fixtures import salesforce as sf
 
 
@@ -202,14 +205,139 @@ def test_text_paths_reach_into_nested_records() -> None:
     assert d.unstructured_data == {"text": "First.\n\nSecond."}
 
 
+def test_html_text_paths_are_read_without_markup() -> None:
+    mapping = load_mapping_file(
+        "html.yaml",
+        "provider: salesforce\nentities:\n  Opportunity:\n    shardType: Opportunity\n"
+        "    fields:\n      - {source: Name, target: name}\n"
+        "    text: [Description, Body]\n    html: [Body]\n",
+    )
+    envelope = sf.opportunity("t1")
+    envelope["payload"].update(
+        {"Description": "<b>kept as written</b>", "Body": "<p>First</p><p>Second &amp; last</p>"}
+    )
+    d = map_crm_event(RawEvent.model_validate(envelope), {"salesforce": mapping})
+    assert d.unstructured_data == {"text": "<b>kept as written</b>\n\nFirst\n\nSecond & last"}
+    envelope["payload"]["Body"] = "<p> </p>"  # markup without text adds nothing
+    d = map_crm_event(RawEvent.model_validate(envelope), {"salesforce": mapping})
+    assert d.unstructured_data == {"text": "<b>kept as written</b>"}
+
+
+def test_html_paths_must_be_text_paths() -> None:
+    with pytest.raises(ConfigurationError, match="html paths must be text paths too: Body"):
+        load_mapping_file(
+            "html.yaml",
+            "provider: salesforce\nentities:\n  Opportunity:\n    shardType: Opportunity\n"
+            "    fields:\n      - {source: Name, target: name}\n"
+            "    text: [Description]\n    html: [Body]\n",
+        )
+
+
+def test_an_extend_override_keeps_the_html_paths() -> None:
+    overrides = parse_overrides(
+        {
+            "int-hubspot-1": {
+                "provider": "hubspot",
+                "entities": {
+                    "tasks": {
+                        "fields": [{"source": "properties.hs_queue_membership_ids", "target": "q"}],
+                        "text": ["properties.hs_task_notes"],
+                        "html": ["properties.hs_task_notes"],
+                    }
+                },
+            }
+        },
+        "tenant.yaml",
+    )
+    effective = effective_mappings(shipped_mappings(), overrides, "int-hubspot-1")
+    assert effective["hubspot"].entities["tasks"].html == [
+        "properties.hs_task_body",
+        "properties.hs_task_notes",
+    ]
+    envelope = hs.task("t1")
+    envelope["payload"]["properties"]["hs_task_notes"] = "<p>Bring the <i>SOC 2</i> report</p>"
+    d = map_crm_event(RawEvent.model_validate(envelope), effective)
+    assert d.unstructured_data["text"].endswith("questionnaire.\n\nBring the SOC 2 report")
+    with pytest.raises(ConfigurationError, match="html paths must be among"):
+        parse_overrides(
+            {"int-hubspot-1": {"provider": "hubspot", "entities": {"tasks": {"html": ["x"]}}}},
+            "tenant.yaml",
+        )
+
+
+def transform(name: str, value: object, **options: object) -> object:
+    return apply_transform(name, value, TransformContext("t1", "salesforce", dict(options)))
+
+
+def test_salesforce_polymorphic_picks_ids_by_key_prefix() -> None:
+    opportunity = shard_id("t1", "salesforce", "Opportunity", sf.OPPORTUNITY_ID)
+    account = shard_id("t1", "salesforce", "Account", sf.ACCOUNT_ID)
+    options = {"prefix": "006", "entityType": "Opportunity"}
+    assert transform("salesforce_polymorphic", sf.OPPORTUNITY_ID, **options) == [opportunity]
+    assert transform("salesforce_polymorphic", sf.CASE_ID, **options) is None
+    assert transform("salesforce_polymorphic", None, **options) is None
+    assert transform("salesforce_polymorphic", "", **options) is None
+    both = [sf.ACCOUNT_ID, sf.ACCOUNT_ID]  # [AccountId, WhatId] on an account: once
+    assert transform("salesforce_polymorphic", both, prefix="001", entityType="Account") == [
+        account
+    ]
+    several = transform(
+        "salesforce_polymorphic",
+        [sf.LEAD_ID, sf.CONTACT_ID],
+        prefix=["003", "00Q"],
+        entityType="Contact",
+    )
+    assert several == [
+        shard_id("t1", "salesforce", "Contact", sf.LEAD_ID),
+        shard_id("t1", "salesforce", "Contact", sf.CONTACT_ID),
+    ]
+    with pytest.raises(MappingError, match=r"needs options\.prefix and entityType"):
+        transform("salesforce_polymorphic", sf.OPPORTUNITY_ID, entityType="Opportunity")
+
+
+def test_dynamics_polymorphic_picks_ids_by_logical_name() -> None:
+    opportunity = shard_id("t1", "salesforce", "opportunity", "7d6a")
+    pair = ["7d6a", "opportunity"]
+    assert transform("dynamics_polymorphic", pair, entityType="opportunity") == [opportunity]
+    assert transform("dynamics_polymorphic", pair, entityType="account") is None
+    assert transform("dynamics_polymorphic", ["7d6a", None], entityType="opportunity") is None
+    assert transform("dynamics_polymorphic", [None, None], entityType="opportunity") is None
+    with pytest.raises(MappingError, match="pairs"):
+        transform("dynamics_polymorphic", ["7d6a"], entityType="opportunity")
+    with pytest.raises(MappingError, match=r"needs options\.entityType"):
+        transform("dynamics_polymorphic", pair)
+
+
+def test_number_divides() -> None:
+    assert transform("number", 930, divide=60, digits=2) == 15.5
+    assert transform("number", "125", divide=60, digits=2) == 2.08
+    assert transform("number", 120, divide=60) == 2
+    assert transform("number", None, divide=60) is None
+
+
 def test_every_shipped_provider_is_loaded() -> None:
     shipped = shipped_mappings()
     assert sorted(shipped) == ["dynamics", "hubspot", "salesforce"]
-    assert sorted(shipped["hubspot"].entities) == ["companies", "contacts", "deals", "owners"]
+    assert sorted(shipped["salesforce"].entities) == [
+        "Account",
+        "Contact",
+        "Opportunity",
+        "OpportunityContactRole",
+        "Task",
+        "User",
+    ]
+    assert sorted(shipped["hubspot"].entities) == [
+        "companies",
+        "contacts",
+        "deals",
+        "owners",
+        "tasks",
+    ]
     assert sorted(shipped["dynamics"].entities) == [
         "account",
         "connection",
         "contact",
         "opportunity",
         "systemuser",
+        "task",
     ]

@@ -2,8 +2,8 @@
 
 import pytest
 
+from core.exceptions import MappingError
 from mappings.crm import map_crm_event, shipped_mappings
-from processors.exceptions import MappingError
 from shards.ids import shard_id
 from shards.model import ShardDraft
 from streams.models import RawEvent
@@ -152,6 +152,116 @@ def test_salesforce_deleted_record_is_the_same_shard_marked_deleted() -> None:
     gone["payload"]["IsDeleted"] = True
     assert draft(gone).id == draft(live).id
     assert draft(gone).structured_data["deleted"] is True
+
+
+def test_salesforce_task_maps_every_field() -> None:
+    d = draft(sf.task(T))
+    assert d.shard_type == "Task"
+    assert d.id == sf_id("Task", sf.TASK_ID)
+    assert d.structured_data == {
+        "subject": "Call Priya about the pilot scope",
+        "taskType": "call",
+        "status": "open",
+        "statusLabel": "Not Started",
+        "priority": "high",
+        "dueDate": "2026-11-10",
+        "ownerId": sf_id("User", sf.USER_ID),
+        "opportunityIds": [sf_id("Opportunity", sf.OPPORTUNITY_ID)],
+        "accountIds": [sf_id("Account", sf.ACCOUNT_ID)],
+        "contactIds": [sf_id("Contact", sf.CONTACT_ID)],
+        "createdDate": "2026-11-02T08:55:12Z",
+        "lastModifiedDate": "2026-11-02T08:55:12Z",
+        "deleted": False,
+    }
+    assert d.unstructured_data == {
+        "text": "Confirm the Dallas depot pilot dates and who owns the security questionnaire."
+    }
+
+
+def test_salesforce_completed_task_has_its_completion_and_call_minutes() -> None:
+    data = draft(sf.task(T, completed=True)).structured_data
+    assert data["status"] == "completed"
+    assert data["statusLabel"] == "Completed"
+    assert data["completedAt"] == "2026-11-09T16:42:10Z"
+    assert data["durationMinutes"] == 15.5  # CallDurationInSeconds 930
+    assert data["dueDate"] == "2026-11-10"
+
+
+def test_salesforce_task_references_equal_the_target_shard_ids() -> None:
+    data = draft(sf.task(T)).structured_data
+    assert data["opportunityIds"] == [draft(sf.opportunity(T)).id]
+    assert data["accountIds"] == [draft(sf.account(T)).id]
+    assert data["contactIds"] == [draft(sf.contact(T)).id]
+    assert data["ownerId"] == draft(sf.user(T)).id
+
+
+def test_salesforce_task_on_an_account_is_one_account_and_no_opportunity() -> None:
+    data = draft(sf.task(T, what_id=sf.ACCOUNT_ID)).structured_data
+    assert "opportunityIds" not in data
+    assert data["accountIds"] == [draft(sf.account(T)).id]  # WhatId and AccountId: once
+
+
+def test_salesforce_task_on_another_object_references_no_opportunity_or_account() -> None:
+    # a task on a case: Salesforce fills AccountId with the case's account, if it has one
+    data = draft(sf.task(T, what_id=sf.CASE_ID, account_id=None)).structured_data
+    assert "opportunityIds" not in data
+    assert "accountIds" not in data
+    assert data["contactIds"] == [draft(sf.contact(T)).id]
+    with_account = draft(sf.task(T, what_id=sf.CASE_ID)).structured_data
+    assert "opportunityIds" not in with_account
+    assert with_account["accountIds"] == [draft(sf.account(T)).id]
+
+
+def test_salesforce_task_about_a_lead_has_no_contact() -> None:
+    data = draft(sf.task(T, what_id=None, who_id=sf.LEAD_ID, account_id=None)).structured_data
+    assert "contactIds" not in data
+    assert "opportunityIds" not in data
+    assert "accountIds" not in data
+
+
+@pytest.mark.parametrize(
+    ("subtype", "task_type"),
+    [
+        ("Task", "todo"),
+        ("Call", "call"),
+        ("Email", "email"),
+        ("ListEmail", "email"),
+        ("Cadence", "todo"),
+        ("LinkedIn", None),
+    ],
+)
+def test_salesforce_task_subtype_is_normalised(subtype: str, task_type: str | None) -> None:
+    assert draft(sf.task(T, subtype=subtype)).structured_data.get("taskType") == task_type
+
+
+def test_salesforce_task_status_without_is_closed_follows_the_default_statuses() -> None:
+    envelope = sf.task(T)
+    del envelope["payload"]["IsClosed"]
+    for status, expected in [
+        ("In Progress", "open"),
+        ("Waiting on someone else", "open"),
+        ("Deferred", "open"),
+        ("Completed", "completed"),
+        ("Awaiting Reply", None),  # an org's own value: only IsClosed can tell
+    ]:
+        envelope["payload"]["Status"] = status
+        data = draft(envelope).structured_data
+        assert data.get("status") == expected
+        assert data["statusLabel"] == status
+
+
+def test_salesforce_task_custom_closed_status_follows_is_closed() -> None:
+    envelope = sf.task(T)
+    envelope["payload"].update({"Status": "Done - No Answer", "IsClosed": True})
+    data = draft(envelope).structured_data
+    assert data["status"] == "completed"
+    assert data["statusLabel"] == "Done - No Answer"
+
+
+def test_salesforce_deleted_task_is_the_same_shard_marked_deleted() -> None:
+    live, gone = draft(sf.task(T)), draft(sf.task(T, deleted=True))
+    assert gone.id == live.id
+    assert gone.structured_data == {**live.structured_data, "deleted": True}
 
 
 # --- HubSpot ---------------------------------------------------------------------------
@@ -307,6 +417,100 @@ def test_hubspot_archived_records_are_the_same_shard_marked_deleted() -> None:
     assert owner.id == draft(hs.owner(T)).id
     assert owner.structured_data["deleted"] is True
     assert owner.structured_data["isActive"] is False
+
+
+def test_hubspot_task_maps_every_field() -> None:
+    d = draft(hs.task(T))
+    assert d.shard_type == "Task"
+    assert d.id == hs_id("tasks", hs.TASK_ID)
+    assert d.structured_data == {
+        "subject": "Call Priya about the pilot scope",
+        "taskType": "call",
+        "status": "open",
+        "statusLabel": "NOT_STARTED",
+        "priority": "high",
+        "dueDate": "2026-11-10",
+        "ownerId": hs_id("owners", hs.OWNER_ID),
+        "opportunityIds": [hs_id("deals", hs.DEAL_ID)],
+        "accountIds": [hs_id("companies", hs.COMPANY_ID)],
+        "contactIds": [hs_id("contacts", hs.CONTACT_ID)],
+        "createdDate": "2026-11-02T08:55:12.417Z",
+        "lastModifiedDate": "2026-11-02T08:55:12.417Z",
+        "deleted": False,
+    }
+    # hs_task_body is rich text: its text, without the markup
+    assert d.unstructured_data == {
+        "text": "Confirm the Dallas depot pilot dates.\n\nAsk who owns the security questionnaire."
+    }
+
+
+def test_hubspot_completed_task_has_its_completion() -> None:
+    data = draft(hs.task(T, completed=True)).structured_data
+    assert data["status"] == "completed"
+    assert data["statusLabel"] == "COMPLETED"
+    assert data["completedAt"] == "2026-11-09T16:42:10.117Z"
+    assert "durationMinutes" not in data  # HubSpot tasks carry none
+
+
+def test_hubspot_task_references_equal_the_target_shard_ids() -> None:
+    data = draft(hs.task(T)).structured_data
+    assert data["opportunityIds"] == [draft(hs.deal(T)).id]
+    assert data["accountIds"] == [draft(hs.company(T)).id]
+    assert data["contactIds"] == [draft(hs.contact(T)).id]
+    assert data["ownerId"] == draft(hs.owner(T)).id
+
+
+@pytest.mark.parametrize(
+    ("status", "normalised"),
+    [
+        ("NOT_STARTED", "open"),
+        ("IN_PROGRESS", "open"),
+        ("WAITING", "open"),
+        ("DEFERRED", "open"),
+        ("COMPLETED", "completed"),
+    ],
+)
+def test_hubspot_task_status_is_normalised(status: str, normalised: str) -> None:
+    envelope = hs.task(T)
+    envelope["payload"]["properties"]["hs_task_status"] = status
+    data = draft(envelope).structured_data
+    assert data["status"] == normalised
+    assert data["statusLabel"] == status
+
+
+@pytest.mark.parametrize(
+    ("task_type", "normalised"),
+    [("CALL", "call"), ("EMAIL", "email"), ("TODO", "todo"), ("LINKED_IN_MESSAGE", None)],
+)
+def test_hubspot_task_type_is_normalised(task_type: str, normalised: str | None) -> None:
+    envelope = hs.task(T)
+    envelope["payload"]["properties"]["hs_task_type"] = task_type
+    assert draft(envelope).structured_data.get("taskType") == normalised
+
+
+def test_hubspot_task_priority_and_epoch_due_date() -> None:
+    envelope = hs.task(T)
+    envelope["payload"]["properties"].update(
+        {"hs_task_priority": "MEDIUM", "hs_timestamp": "1794330000000"}
+    )
+    data = draft(envelope).structured_data
+    assert data["priority"] == "normal"
+    assert data["dueDate"] == "2026-11-10"
+    envelope["payload"]["properties"]["hs_task_priority"] = "NONE"
+    assert "priority" not in draft(envelope).structured_data
+
+
+def test_hubspot_task_without_associations_references_nothing() -> None:
+    envelope = hs.task(T)
+    del envelope["payload"]["associations"]
+    data = draft(envelope).structured_data
+    assert not {"opportunityIds", "accountIds", "contactIds"} & data.keys()
+
+
+def test_hubspot_archived_task_is_the_same_shard_marked_deleted() -> None:
+    live, archived = draft(hs.task(T)), draft(hs.task(T, archived=True))
+    assert archived.id == live.id
+    assert archived.structured_data == {**live.structured_data, "deleted": True}
 
 
 # --- Dynamics 365 ----------------------------------------------------------------------
@@ -482,6 +686,7 @@ def test_dynamics_statecode_by_its_formatted_name() -> None:
         ("contact", d365.CONTACT_ID, d365.contact),
         ("systemuser", d365.USER_ID, d365.systemuser),
         ("connection", d365.CONNECTION_ID, d365.connection),
+        ("task", d365.TASK_ID, d365.task),
     ],
 )
 def test_dynamics_delete_is_the_same_shard_marked_deleted(
@@ -517,6 +722,75 @@ def test_dynamics_deactivated_account_and_contact_are_deleted_with_their_fields(
     assert account["name"] == "Fabrikam Logistics"
     assert draft(d365.contact(T, statecode=1)).structured_data["deleted"] is True
     assert draft(d365.account(T, statecode=0)).structured_data["deleted"] is False
+
+
+def test_dynamics_task_maps_every_field() -> None:
+    d = draft(d365.task(T))
+    assert d.shard_type == "Task"
+    assert d.id == d365_id("task", d365.TASK_ID)
+    assert d.structured_data == {
+        "subject": "Send Priya the pilot plan",
+        "taskType": "todo",
+        "status": "open",
+        "statusLabel": "In Progress",
+        "priority": "high",
+        "dueDate": "2026-11-10",
+        "ownerId": d365_id("systemuser", d365.USER_ID),
+        "opportunityIds": [d365_id("opportunity", d365.OPPORTUNITY_ID)],
+        "createdDate": "2026-11-02T08:55:12Z",
+        "lastModifiedDate": "2026-11-02T08:55:12Z",
+        "deleted": False,
+    }
+    assert d.unstructured_data == {
+        "text": "Confirm the Dallas depot pilot dates and who owns the security questionnaire."
+    }
+
+
+@pytest.mark.parametrize(
+    ("statecode", "status", "label"),
+    [(0, "open", "In Progress"), (1, "completed", "Completed"), (2, None, "Canceled")],
+)
+def test_dynamics_task_statecode_is_normalised(
+    statecode: int, status: str | None, label: str
+) -> None:
+    data = draft(d365.task(T, statecode=statecode)).structured_data
+    assert data.get("status") == status  # canceled: neither open nor completed
+    assert data["statusLabel"] == label
+    assert data["deleted"] is False  # completed and canceled are outcomes, not deletions
+
+
+def test_dynamics_completed_task_has_its_completion_and_minutes() -> None:
+    data = draft(d365.task(T, statecode=1)).structured_data
+    assert data["completedAt"] == "2026-11-09T16:42:10Z"
+    assert data["durationMinutes"] == 30
+
+
+@pytest.mark.parametrize(
+    ("regarding", "field", "live"),
+    [
+        ((d365.OPPORTUNITY_ID, "opportunity"), "opportunityIds", d365.opportunity),
+        ((d365.ACCOUNT_ID, "account"), "accountIds", d365.account),
+        ((d365.CONTACT_ID, "contact"), "contactIds", d365.contact),
+    ],
+)
+def test_dynamics_task_regarding_references_the_target_shard(
+    regarding: tuple[str, str], field: str, live: object
+) -> None:
+    data = draft(d365.task(T, regarding=regarding)).structured_data
+    assert data[field] == [draft(live(T)).id]  # type: ignore[operator]
+    others = {"opportunityIds", "accountIds", "contactIds"} - {field}
+    assert not others & data.keys()
+    assert data["ownerId"] == draft(d365.systemuser(T)).id
+
+
+def test_dynamics_task_regarding_another_record_or_untyped_references_nothing() -> None:
+    refs = {"opportunityIds", "accountIds", "contactIds"}
+    case = "f1e2d3c4-0000-ef11-a670-000d3a5a0c01"
+    assert not refs & draft(d365.task(T, regarding=(case, "incident"))).structured_data.keys()
+    assert not refs & draft(d365.task(T, regarding=None)).structured_data.keys()
+    envelope = d365.task(T)  # without include-annotations the type cannot be told
+    del envelope["payload"]["_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogicalname"]
+    assert not refs & draft(envelope).structured_data.keys()
 
 
 # --- Across providers ------------------------------------------------------------------
@@ -557,3 +831,27 @@ def test_entity_type_matches_without_regard_to_case() -> None:
     envelope = d365.systemuser(T)
     envelope["entityType"] = "SystemUser"
     assert draft(envelope).shard_type == "User"
+
+
+def test_every_provider_maps_tasks_with_the_same_field_names() -> None:
+    tasks = {
+        "salesforce": draft(sf.task(T, completed=True)),
+        "hubspot": draft(hs.task(T, completed=True)),
+        "dynamics": draft(d365.task(T, statecode=1)),
+    }
+    common = {"subject", "taskType", "status", "statusLabel", "priority", "dueDate"} | {
+        "completedAt",
+        "ownerId",
+        "opportunityIds",
+        "createdDate",
+        "lastModifiedDate",
+        "deleted",
+    }
+    for provider, d in tasks.items():
+        assert d.shard_type == "Task"
+        missing = common - d.structured_data.keys()
+        assert not missing, f"{provider} Task lacks {missing}"
+        assert d.structured_data["status"] == "completed"
+        assert d.structured_data["priority"] == "high"
+        assert d.structured_data["dueDate"] == "2026-11-10"
+        assert d.unstructured_data["text"].startswith("Confirm the Dallas depot pilot dates")

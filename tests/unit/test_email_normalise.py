@@ -5,11 +5,11 @@ from typing import Any
 
 import pytest
 
+from core.exceptions import MappingError
+from core.tenants import TenantConfig
 from normalisers.email import MAX_TEXT_CHARS, attachment_events, normalise_email
 from normalisers.mime import decode_base64url, decode_text
 from normalisers.reply import normalize_subject, split_reply
-from processors.exceptions import MappingError
-from processors.tenants import TenantConfig
 from shards.ids import shard_id
 from shards.model import ShardDraft
 from streams.models import RawEvent

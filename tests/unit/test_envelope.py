@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from agents.pipeline import parse_raw_event
 from bridge.routing import Routed, route
-from processors.exceptions import BadEventError
+from core.exceptions import BadEventError
 from streams.dead_letters import DeadLetter
+from streams.models import parse_raw_event
 from tests.fixtures import salesforce as sf
 
 

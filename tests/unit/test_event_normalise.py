@@ -4,9 +4,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.exceptions import MappingError
+from core.tenants import TenantConfig
 from normalisers.event import WINDOWS_ZONES, normalise_calendar_event, zone_named
-from processors.exceptions import MappingError
-from processors.tenants import TenantConfig
 from shards.ids import shard_id
 from shards.model import ShardDraft
 from streams.models import RawEvent

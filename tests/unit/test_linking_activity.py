@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from core.tenants import TenantConfig
 from linking.activity import MAX_TEXT_CHARS, Activity, Participant, activity_of, lookup_keys
 from normalisers.email import normalise_email
 from normalisers.event import normalise_calendar_event
 from normalisers.message import normalise_message
-from processors.tenants import TenantConfig
 from shards.model import Shard, ShardDraft, merge
 from streams.models import RawEvent
 from tests.fixtures import generic_chat, generic_email

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from core.tenants import TenantConfig
 from linking.activity import Activity, Participant
 from linking.decisions import Decision, decide
 from linking.rules import NAME_RULE, Candidate, Evidence
-from processors.tenants import TenantConfig
 
 DEFAULT = TenantConfig()
 ACTIVITY = Activity(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linking.domains import domain_keys, is_subdomain_of, registrable_domain
+from core.domains import domain_keys, is_subdomain_of, registrable_domain
 from linking.names import distinctive_phrase, find_mentions, words
 
 # --- domains ---------------------------------------------------------------------------------

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from core.tenants import TenantConfig
 from linking.activity import Activity, activity_of, lookup_keys
 from linking.memory import build_context
 from linking.rules import Candidate, LinkContext, candidates
-from processors.tenants import TenantConfig
 from shards.model import Link, Shard
 from tests.fixtures.linking_corpus import make_shard
 

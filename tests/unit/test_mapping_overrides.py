@@ -2,10 +2,10 @@
 
 import pytest
 
+from core.exceptions import ConfigurationError
+from core.tenants import TenantConfig
 from mappings.crm import map_crm_event, shipped_mappings
 from mappings.overrides import Overrides, effective_mappings, parse_overrides
-from processors.exceptions import ConfigurationError
-from processors.tenants import TenantConfig
 from shards.ids import shard_id
 from streams.models import RawEvent
 from tests.fixtures import hubspot as hs

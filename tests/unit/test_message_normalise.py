@@ -3,10 +3,10 @@ from typing import Any
 
 import pytest
 
-from normalisers.html import MAX_HTML_BYTES
+from core.exceptions import MappingError
+from core.html import MAX_HTML_BYTES
+from core.tenants import TenantConfig
 from normalisers.message import normalise_message
-from processors.exceptions import MappingError
-from processors.tenants import TenantConfig
 from shards.ids import shard_id
 from shards.model import ShardDraft
 from streams.models import RawEvent

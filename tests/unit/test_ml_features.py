@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from processors.tenants import TenantConfig
+from core.tenants import TenantConfig
 from shards.model import ShardDraft, ShardSource, merge
 from tables.facts import activity_facts, seniority_rank
 from tables.features import OpportunityState, compute_features, engagement_score

@@ -21,14 +21,13 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agents.pipeline import shard_event
+from core.tenants import TenantConfig, TenantDirectory
 from linking.service import link_change_events
 from processors.startup import ensure_shard_types
-from processors.tenants import TenantConfig, TenantDirectory
 from shards.links import write_links
 from shards.model import Link, ShardDraft, ShardSource
 from shards.sqlite import SqliteShardStore
-from streams.models import LinkEvent, ShardEvent
+from streams.models import LinkEvent, ShardEvent, shard_event
 from tables.features import OpportunityState, compute_features
 from tables.state import ChangeRouter, apply_changes, rebuild_state, table_key
 
@@ -43,7 +42,7 @@ TENANTS = TenantDirectory(
 OPPS = ("opp-1", "opp-2")
 PEOPLE = ("ana@cust.com", "bo@cust.com", "di@other.io")
 REPS = ("rep@ours.com", "sam@ours.com")
-KINDS = ("Email", "Message", "CalendarEvent", "Meeting", "Document")
+KINDS = ("Email", "Message", "CalendarEvent", "Meeting", "Document", "Task")
 TITLES = (None, "Engineer", "IT Manager", "Director of Ops", "VP Sales", "CFO")
 START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -159,6 +158,16 @@ def _activity(world: World, op: tuple[Any, ...]) -> ShardDraft:
             "start": at,
             "durationMinutes": 20 + 10 * thread,
             "participants": [{"email": p} for p in [rep, *people]],
+        }
+    elif kind == "Task":
+        # done when the customer "wrote" (inbound): completed at `at`; else open, due at `at`
+        data = {
+            "subject": f"call {index}",
+            "taskType": "call" if thread else "todo",
+            "status": "completed" if inbound else "open",
+            "completedAt": at if inbound else None,
+            "dueDate": at[:10],
+            "participants": [{"email": p} for p in people],
         }
     else:
         data = {

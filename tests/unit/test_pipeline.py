@@ -3,11 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from agents.pipeline import IncomingEvent, ShardPipeline
+from agents.pipeline import ShardPipeline
+from core.exceptions import StoreError
 from mappings.crm import map_crm_event, shipped_mappings
-from processors.exceptions import StoreError
 from processors.startup import ensure_shard_types
 from shards.sqlite import SqliteShardStore
+from streams.incoming import IncomingEvent
 from tests.fixtures import salesforce as sf
 
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from processors.app import create_app
-from processors.settings import Settings
 
 LIGHT = {
     "process_crm_records",

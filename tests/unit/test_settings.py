@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from processors.settings import ConsumerType, Settings
+from core.settings import ConsumerType, Settings
 
 
 def test_contract_names_are_read_from_the_environment(monkeypatch) -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from core.exceptions import ConcurrencyError, ShardTypeMissingError
 from mappings.crm import map_crm_event, shipped_mappings
-from processors.exceptions import ConcurrencyError, ShardTypeMissingError
 from processors.startup import ensure_shard_types
 from shards.model import WriteKind
 from shards.sqlite import SqliteShardStore

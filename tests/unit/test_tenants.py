@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from processors.exceptions import ConfigurationError
-from processors.tenants import TenantConfig, TenantDirectory, is_no_reply
+from core.exceptions import ConfigurationError
+from core.tenants import TenantConfig, TenantDirectory, is_no_reply
+from mappings.crm import shipped_mappings
+from mappings.tenant import TenantMappings
 
 CONFIG = """
 tenants:
@@ -87,7 +89,7 @@ def test_no_reply_senders(address: str, automated: bool) -> None:
 
 
 def test_mapping_overrides_apply_per_tenant_and_integration(tmp_path: Path) -> None:
-    from mappings.crm import map_crm_event, shipped_mappings
+    from mappings.crm import map_crm_event
     from streams.models import RawEvent
     from tests.fixtures import salesforce as sf
 
@@ -97,13 +99,13 @@ def test_mapping_overrides_apply_per_tenant_and_integration(tmp_path: Path) -> N
         "        entities:\n          Opportunity:\n            fields:\n"
         "              - {source: NextStep, target: nextStep, transform: string}\n"
     )
-    tenants = TenantDirectory.load(path)
+    mappings = TenantMappings.of_directory(TenantDirectory.load(path), shipped_mappings())
     event = sf.opportunity("t1")
     event["payload"]["NextStep"] = "Send the MSA"
     raw = RawEvent.model_validate(event)
-    own = tenants.crm_mappings("t1", "int-salesforce-1", shipped_mappings())
+    own = mappings.of("t1", "int-salesforce-1")
     assert map_crm_event(raw, own).structured_data["nextStep"] == "Send the MSA"
-    other = tenants.crm_mappings("t2", "int-salesforce-1", shipped_mappings())
+    other = mappings.of("t2", "int-salesforce-1")
     assert "nextStep" not in map_crm_event(raw, other).structured_data
 
 
@@ -114,8 +116,9 @@ def test_bad_mapping_override_is_refused_at_load(tmp_path: Path) -> None:
         "        entities:\n          Opportunity:\n            fields:\n"
         "              - {source: Amount, target: amount, transform: money}\n"
     )
+    tenants = TenantDirectory.load(path)  # the kernel reads the file; mappings validate it
     with pytest.raises(ConfigurationError) as caught:
-        TenantDirectory.load(path)
+        TenantMappings.of_directory(tenants, shipped_mappings())
     assert "tenants.yaml" in str(caught.value)
     assert "tenants.t1.mappings" in str(caught.value)
     assert "unknown transform 'money'" in str(caught.value)

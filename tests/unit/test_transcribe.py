@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from processors.exceptions import BadEventError, ConfigurationError, TransientError
+from core.exceptions import BadEventError, ConfigurationError, TransientError
 from speech import Transcript, run_transcription
 from speech.audio import SAMPLE_RATE, iter_chunks
 from speech.whisper import WhisperTranscriber

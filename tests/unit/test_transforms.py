@@ -1,7 +1,7 @@
 import pytest
 
+from core.exceptions import MappingError
 from mappings.transforms import TransformContext, apply_transform
-from processors.exceptions import MappingError
 from shards.ids import shard_id
 
 CTX = TransformContext("t1", "salesforce", {})

@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mappings.crm import ProviderMapping
-from mappings.overrides import Overrides, effective_mappings, parse_overrides
-from processors.addresses import FREE_MAIL_DOMAINS, domain_of, is_no_reply
-from processors.exceptions import ConfigurationError
+from core.addresses import FREE_MAIL_DOMAINS, domain_of, is_no_reply
+from core.exceptions import ConfigurationError
+from core.validation import describe_validation_error
 
 __all__ = [
     "FREE_MAIL_DOMAINS",
@@ -98,31 +97,19 @@ class TenantConfig(_Config):
 class TenantDirectory:
     """All tenants' configurations; a tenant not in the file gets the defaults."""
 
-    def __init__(
-        self,
-        tenants: Mapping[str, TenantConfig] | None = None,
-        overrides: Mapping[str, Overrides] | None = None,
-    ) -> None:
+    def __init__(self, tenants: Mapping[str, TenantConfig] | None = None, source: str = "") -> None:
         self._tenants = dict(tenants or {})
-        self._overrides = dict(overrides or {})
         self._default = TenantConfig()
-        self._mappings: dict[tuple[str, str], dict[str, ProviderMapping]] = {}
+        #: where the configuration came from, for messages about its entries
+        self.source = source or "tenant configuration"
 
     def of(self, tenant_id: str) -> TenantConfig:
         """The configuration of one tenant."""
         return self._tenants.get(tenant_id, self._default)
 
-    def crm_mappings(
-        self, tenant_id: str, integration_id: str, shipped: dict[str, ProviderMapping]
-    ) -> dict[str, ProviderMapping]:
-        """The CRM mappings of one tenant's integration: shipped, with its overrides."""
-        overrides = self._overrides.get(tenant_id)
-        if overrides is None:
-            return shipped
-        key = (tenant_id, integration_id)
-        if key not in self._mappings:
-            self._mappings[key] = effective_mappings(shipped, overrides, integration_id)
-        return self._mappings[key]
+    def configured(self) -> dict[str, TenantConfig]:
+        """The tenants the file names, by id."""
+        return dict(self._tenants)
 
     @classmethod
     def load(cls, path: Path | None) -> TenantDirectory:
@@ -142,19 +129,12 @@ class TenantDirectory:
         if not isinstance(raw, dict) or not isinstance(raw.get("tenants", {}), dict):
             message = f"tenant configuration {path}: expected a mapping with a 'tenants' mapping"
             raise ConfigurationError(message)
-        tenants, overrides = {}, {}
+        tenants = {}
         for tenant_id, entry in (raw.get("tenants") or {}).items():
             try:
                 tenants[str(tenant_id)] = TenantConfig.model_validate(entry or {})
             except ValidationError as e:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in err['loc']) or '(entry)'}: {err['msg']}"
-                    for err in e.errors(include_url=False)
-                )
+                problems = describe_validation_error(e, root="(entry)")
                 message = f"tenant configuration {path}: tenants.{tenant_id}: {problems}"
                 raise ConfigurationError(message) from e
-            if tenants[str(tenant_id)].mappings:
-                overrides[str(tenant_id)] = parse_overrides(
-                    tenants[str(tenant_id)].mappings, f"{path}: tenants.{tenant_id}.mappings"
-                )
-        return cls(tenants, overrides)
+        return cls(tenants, source=str(path))
