@@ -10,13 +10,17 @@ __all__ = [
     "AGENT_BATCH_SECONDS",
     "BRIDGE_BATCH_SECONDS",
     "BRIDGE_MESSAGES",
+    "CONSUMER_LAG",
     "CONSUMER_PARTITIONS",
     "DEAD_LETTERS",
     "EVENTS_PROCESSED",
     "ML_CHANGES",
     "ML_RECALCULATIONS",
     "ML_WRITEBACKS",
+    "RECONNECTS",
     "SHARD_WRITES",
+    "STALLS",
+    "STALL_REPAIRS",
     "observe_consumer",
 ]
 
@@ -68,6 +72,28 @@ CONSUMER_PARTITIONS = Gauge(
     "The worker's topic partitions by flow state: assigned, fetching (active), held back "
     "because a stream's buffer is full (buffered), paused (rebalance, recovery).",
     ["state"],
+)
+
+CONSUMER_LAG = Gauge(
+    "integration_consumer_lag",
+    "Records between the worker's position and the fetch high-watermark, per assigned "
+    "topic partition.",
+    ["topic", "partition"],
+)
+STALLS = Counter(
+    "integration_consumer_stalls_total",
+    "Assigned partitions found with lag and no progress for STALL_TIMEOUT seconds.",
+    ["topic", "partition"],
+)
+STALL_REPAIRS = Counter(
+    "integration_consumer_stall_repairs_total",
+    "Times the watchdog acted on a stalled partition, by action.",
+    ["action"],
+)
+RECONNECTS = Counter(
+    "integration_reconnects_total",
+    "Connections re-established after a loss, by process and peer (rabbitmq, kafka).",
+    ["component", "peer"],
 )
 
 

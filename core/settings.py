@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     JWT_LEEWAY: float = Field(default=30.0, ge=0)
     TOKEN_TTL: int = Field(default=3600, ge=1, description="seconds a `token` lasts")
     LOG_LEVEL: str = "INFO"
+    STALL_TIMEOUT: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds an assigned partition may have lag and no progress before the "
+        "watchdog reports and repairs it",
+    )
+    RECONNECT_MAX_DELAY: float = Field(
+        default=30.0, gt=0, description="longest wait between reconnection attempts"
+    )
 
     @cached_property
     def blob_dir(self) -> Path:
