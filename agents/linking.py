@@ -1,4 +1,14 @@
-"""The linking agent: `shard.events` → links, suggested links and `link.events`."""
+"""The linking agent: `shard.events` and `linking.requests` → links, suggested links and
+`link.events`.
+
+Every evaluation of an activity runs in the worker that owns the activity's partition:
+a shard event of the activity itself is evaluated where it arrives; the activities a CRM
+change concerns, and the later messages of a thread whose links changed, are asked for on
+`linking.requests`, keyed like their own shard events (the same partition, and Faust
+assigns the same partition of both topics to the same worker). One agent reads both
+topics, one event after another, so two evaluations of one activity never overlap and
+none overwrites a newer one with what it read before.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +23,10 @@ from agents.deps import AgentDeps
 from core.retries import retry_store
 from linking.service import Linker
 from streams.consuming import batches, parse_each
-from streams.models import ShardEvent
+from streams.dead_letters import DeadLetter
+from streams.incoming import IncomingEvent
+from streams.models import RelinkRequest, ShardEvent
+from streams.topics import LINKING_REQUESTS_TOPIC, SHARD_EVENTS_TOPIC
 
 __all__ = ["ShardEventSink", "register"]
 
@@ -32,24 +45,33 @@ def register(app: faust.App, deps: AgentDeps, after_linking: ShardEventSink | No
     never will (seen as a hung rebalance and a hung SIGTERM).
     """
     settings = deps.settings
+    inputs = app.topic(
+        SHARD_EVENTS_TOPIC,
+        LINKING_REQUESTS_TOPIC,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
 
-    @app.agent(deps.topics.shard_events_topic, name="link_activities")
+    @app.agent(inputs, name="link_activities")
     async def link_activities(stream: StreamT[bytes]) -> None:
-        """Link communications to contacts, accounts and opportunities; re-link late arrivals."""
+        """Link activities to contacts, accounts and opportunities; re-link what changes."""
         linker = Linker(deps.store, deps.tenants, deps.writer)
-        link = partial(
+        retried = partial(
             retry_store, attempts=settings.AGENT_RETRIES, max_delay=settings.AGENT_RETRY_MAX_DELAY
         )
         async for batch in batches(stream, settings.AGENT_BATCH_SIZE, settings.AGENT_BATCH_WINDOW):
-            events, letters = parse_each(batch, ShardEvent, "link")
+            asked = [e for e in batch if e.topic == LINKING_REQUESTS_TOPIC]
+            requests, letters = parse_each(asked, RelinkRequest, "link")
+            events, bad = parse_each([e for e in batch if e not in asked], ShardEvent, "link")
+            letters += bad
+            for incoming, request in requests:
+                await _step(incoming, partial(linker.evaluate, request), retried, deps, letters)
             for incoming, event in events:
-                try:
-                    await link(partial(linker.process, [event]))
-                except Exception as exc:  # never let one event stop the agent
-                    logger.exception(
-                        "linking failed for %s of tenant %s", event.shard_id, event.tenant_id
-                    )
-                    letters.append(incoming.letter(exc, "link"))
+                await _step(
+                    incoming, partial(_on_shard_event, linker, event), retried, deps, letters
+                )
             if after_linking is not None:
                 try:
                     await after_linking([event for _, event in events])
@@ -59,3 +81,32 @@ def register(app: faust.App, deps: AgentDeps, after_linking: ShardEventSink | No
             await deps.writer.dead_letter(letters)
 
     return str(link_activities.name)
+
+
+async def _on_shard_event(linker: Linker, event: ShardEvent) -> list[RelinkRequest]:
+    """The activity itself is evaluated here (its partition); the rest is asked for."""
+    follow_ups: list[RelinkRequest] = []
+    for request in await linker.requested([event]):
+        if request.shard_id == event.shard_id:
+            follow_ups += await linker.evaluate(request)
+        else:
+            follow_ups.append(request)
+    return follow_ups
+
+
+async def _step(
+    incoming: IncomingEvent,
+    work: Callable[[], Awaitable[list[RelinkRequest]]],
+    retried: Callable[..., Awaitable[list[RelinkRequest]]],
+    deps: AgentDeps,
+    letters: list[DeadLetter],
+) -> None:
+    """One event's linking, retried while the store is unavailable, then its follow-up
+    requests sent; any other failure is that event's dead letter."""
+    try:
+        follow_ups = await retried(work)
+    except Exception as exc:  # never let one event stop the agent
+        logger.exception("linking failed for %s", incoming.where())
+        letters.append(incoming.letter(exc, "link"))
+        return
+    await deps.writer.relink(follow_ups)

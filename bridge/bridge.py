@@ -6,6 +6,15 @@ from the inbox, sends them through one aiokafka producer (per-key order kept: a
 partition has one batch in flight), waits for every write, then acknowledges the
 whole batch with one `basic_ack(multiple=True)`. A crash before the acknowledgement
 means RabbitMQ redelivers: duplicates on the stream, never a loss.
+
+Once started, the bridge rides out a lost RabbitMQ connection or channel in process: it
+reconnects with exponential backoff (capped by `RECONNECT_MAX_DELAY`), declares the
+topology, sets the prefetch and subscribes again. Delivery tags die with their channel
+and RabbitMQ redelivers what they named, so deliveries of a closed channel are dropped
+from the inbox, left out of the batch being built, and never acknowledged on the new
+channel; a batch already written when its channel closed is simply redelivered and
+written again (shards are idempotent). A broker that stops answering only delays a
+batch: its writes are retried until they succeed.
 """
 
 from __future__ import annotations
@@ -13,27 +22,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import random
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiormq
 import aiormq.abc
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from bridge.routing import Routed, oversize_letter, route
 from bridge.topology import DEAD_LETTER_QUEUE, declare
-from core.metrics import BRIDGE_BATCH_SECONDS, BRIDGE_MESSAGES, DEAD_LETTERS
+from core.exceptions import ProcessorsError
+from core.metrics import BRIDGE_BATCH_SECONDS, BRIDGE_MESSAGES, DEAD_LETTERS, RECONNECTS
 from core.settings import Settings
 from streams.admin import BrokerAdmin, bootstrap_servers
 from streams.dead_letters import DeadLetter
 from streams.topics import DLQ_TOPIC, all_topics
 
-__all__ = ["Bridge"]
+__all__ = ["Bridge", "connection_name"]
 
 logger = logging.getLogger(__name__)
+
+#: The first wait before reconnecting to RabbitMQ a second time; it doubles up to
+#: `RECONNECT_MAX_DELAY` (the first attempt after a loss is immediate).
+RECONNECT_FIRST_DELAY = 0.5
+#: Seconds to wait for a lost connection's close handshake before abandoning it.
+CLOSE_TIMEOUT = 5.0
+
+_AMQP_ERRORS = (aiormq.AMQPError, aiormq.exceptions.ChannelInvalidStateError, OSError)
+
+
+def connection_name(pid: int | None = None) -> str:
+    """The `connection_name` client property of the bridge's RabbitMQ connection.
+
+    Operators (the management UI, `rabbitmqctl list_connections client_properties`) and
+    tests find the connection of the bridge in process `pid` (default: this one) by it.
+    """
+    return f"integration-processors bridge {os.getpid() if pid is None else pid}"
 
 
 class Bridge:
@@ -47,11 +76,16 @@ class Bridge:
         self._channel: aiormq.abc.AbstractChannel | None = None
         self._inbox: asyncio.Queue[aiormq.abc.DeliveredMessage] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._consumer_tags: list[str] = []
         self._in_flight = asyncio.Lock()  # held while a batch is being forwarded
         self.forwarded = 0
         self.dead_lettered = 0
+        #: RabbitMQ connections re-established after a loss (also `RECONNECTS`).
+        self.reconnects = 0
+        #: Deliveries of a closed channel left for RabbitMQ to redeliver.
+        self.abandoned = 0
 
     async def __aenter__(self) -> Bridge:
         await self.start()
@@ -61,7 +95,11 @@ class Bridge:
         await self.stop()
 
     async def start(self) -> None:
-        """Ensure topics, connect both sides, declare the queues and start consuming."""
+        """Ensure topics, connect both sides, declare the queues and start consuming.
+
+        Raises when either side cannot be reached: only a bridge that has started
+        reconnects by itself.
+        """
         async with BrokerAdmin(self._broker_url) as admin:
             await admin.ensure_topics(
                 all_topics(),
@@ -76,16 +114,14 @@ class Bridge:
             max_request_size=self._settings.BRIDGE_MAX_MESSAGE_BYTES + 64 * 1024,
             request_timeout_ms=30_000,
         )
-        await self._producer.start()
-        self._connection = await aiormq.connect(self._settings.RABBITMQ_URL)
-        self._channel = await self._connection.channel()
-        queues = await declare(self._channel, self._settings.BRIDGE_QUEUE_PREFIX)
-        await self._channel.basic_qos(prefetch_count=self._settings.BRIDGE_PREFETCH)
-        self._sender = asyncio.create_task(self._send_forever(), name="bridge-sender")
-        for queue in queues:
-            ok = await self._channel.basic_consume(queue, self._on_delivery, no_ack=False)
-            if ok.consumer_tag:
-                self._consumer_tags.append(ok.consumer_tag)
+        try:
+            await self._producer.start()
+            self._sender = asyncio.create_task(self._send_forever(), name="bridge-sender")
+            queues = await self._subscribe()
+        except BaseException:
+            await self.stop()
+            raise
+        self._keeper = asyncio.create_task(self._stay_connected(), name="bridge-reconnect")
         logger.info(
             "bridge consuming %s into %s (prefetch %d)",
             queues,
@@ -98,9 +134,13 @@ class Bridge:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        if self._keeper is not None:  # a reconnection under way ends here
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
         if self._channel is not None and not self._channel.is_closed:
             for tag in self._consumer_tags:
-                with contextlib.suppress(aiormq.AMQPError, ConnectionError):
+                with contextlib.suppress(*_AMQP_ERRORS):
                     await self._channel.basic_cancel(tag)
         if self._sender is not None:
             # Let the batch in flight finish and be acknowledged; what is still in the
@@ -112,27 +152,141 @@ class Bridge:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
-        if self._connection is not None:
-            with contextlib.suppress(aiormq.AMQPError, ConnectionError):
-                await self._connection.close()
+        await self._close_connection()
         if self._producer is not None:
             try:
                 await asyncio.wait_for(self._producer.stop(), self._settings.BRIDGE_STOP_TIMEOUT)
             except TimeoutError:
                 logger.warning("the producer did not stop in time; unacknowledged events return")
         logger.info(
-            "bridge stopped: %d forwarded, %d dead-lettered", self.forwarded, self.dead_lettered
+            "bridge stopped: %d forwarded, %d dead-lettered, %d RabbitMQ reconnects",
+            self.forwarded,
+            self.dead_lettered,
+            self.reconnects,
         )
 
     async def wait_closed(self) -> None:
-        """Return when the bridge stops or its RabbitMQ connection or sender fails."""
-        mine: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stopping.wait())]
-        if self._connection is not None:
-            mine.append(asyncio.ensure_future(self._connection.closing))
-        waiters = [*mine, *([self._sender] if self._sender is not None else [])]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        for future in mine:
+        """Return when the bridge stops; raise what made its sender or reconnection task fail.
+
+        A lost RabbitMQ connection does not end it: the bridge reconnects.
+        """
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        tasks = [t for t in (self._sender, self._keeper) if t is not None]
+        await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if self._stopping.is_set():
+            return
+        for task in tasks:
+            if task.done():
+                error = None if task.cancelled() else task.exception()
+                message = f"the bridge's task {task.get_name()} ended"
+                raise error or ProcessorsError(message)
+
+    # --- RabbitMQ: connect, subscribe, and again after a loss ---------------------------
+
+    async def _subscribe(self) -> list[str]:
+        """Connect, open the channel, declare the topology, set QoS, consume every queue."""
+        settings = self._settings
+        properties: dict[str, Any] = {}
+        if "name" not in parse_qs(urlsplit(settings.RABBITMQ_URL).query):
+            properties["connection_name"] = connection_name()
+        connection = await aiormq.connect(settings.RABBITMQ_URL, client_properties=properties)
+        self._connection, self._channel, self._consumer_tags = connection, None, []
+        try:
+            channel = await connection.channel()
+            self._channel = channel
+            queues = await declare(channel, settings.BRIDGE_QUEUE_PREFIX)
+            await channel.basic_qos(prefetch_count=settings.BRIDGE_PREFETCH)
+            for queue in queues:
+                ok = await channel.basic_consume(queue, self._on_delivery, no_ack=False)
+                if ok.consumer_tag:
+                    self._consumer_tags.append(ok.consumer_tag)
+        except BaseException:
+            await self._close_connection()
+            raise
+        return queues
+
+    async def _stay_connected(self) -> None:
+        """Wait for the connection or channel to be lost, then reconnect; until stopped."""
+        while not self._stopping.is_set():
+            reason = await self._lost()
+            if reason is None:
+                return
+            logger.warning("bridge lost RabbitMQ (%s); reconnecting", reason)
+            self._drop_old_deliveries()
+            await self._close_connection()
+            await self._reconnect()
+
+    async def _lost(self) -> BaseException | str | None:
+        """Why the connection or the channel closed; None when the bridge stops first."""
+        connection, channel = self._connection, self._channel
+        if connection is None or channel is None:
+            return "not connected"
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        closings = [
+            asyncio.ensure_future(connection.closing),
+            asyncio.ensure_future(channel.closing),
+        ]
+        done, _ = await asyncio.wait([stopping, *closings], return_when=asyncio.FIRST_COMPLETED)
+        for future in (stopping, *closings):
             future.cancel()
+        if self._stopping.is_set():
+            return None
+        for future in closings:
+            if future in done and not future.cancelled():
+                return future.exception() or "closed"
+        return "closed"
+
+    async def _reconnect(self) -> None:
+        """Connect again, immediately and then with exponential backoff; until stopped."""
+        delay = RECONNECT_FIRST_DELAY
+        attempt = 0
+        lost = time.monotonic()
+        while not self._stopping.is_set():
+            attempt += 1
+            try:
+                await self._subscribe()
+            except _AMQP_ERRORS as e:
+                wait = min(delay, self._settings.RECONNECT_MAX_DELAY) * random.uniform(0.8, 1.0)  # noqa: S311
+                logger.warning(
+                    "reconnecting to RabbitMQ failed (attempt %d: %r); next try in %.1f s",
+                    attempt,
+                    e,
+                    wait,
+                )
+                delay *= 2
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                continue
+            self.reconnects += 1
+            RECONNECTS.labels("bridge", "rabbitmq").inc()
+            logger.info(
+                "bridge reconnected to RabbitMQ after %d attempt(s), %.1f s",
+                attempt,
+                time.monotonic() - lost,
+            )
+            return
+
+    def _drop_old_deliveries(self) -> None:
+        """Empty the inbox: its deliveries died with their channel and come back redelivered."""
+        dropped = 0
+        while True:
+            try:
+                self._inbox.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            dropped += 1
+        self.abandoned += dropped
+        if dropped:
+            logger.info("dropped %d deliveries of the lost channel (RabbitMQ redelivers)", dropped)
+
+    async def _close_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed:
+            with contextlib.suppress(*_AMQP_ERRORS, TimeoutError):
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
+
+    # --- moving the messages --------------------------------------------------------
 
     async def _on_delivery(self, message: aiormq.abc.DeliveredMessage) -> None:
         # No await before this line: the inbox must keep delivery order.
@@ -161,31 +315,39 @@ class Bridge:
             BRIDGE_BATCH_SECONDS.observe(time.monotonic() - started)
 
     async def _forward(self, batch: Sequence[aiormq.abc.DeliveredMessage]) -> None:
+        """Write a batch to the broker (retried until it succeeds), then settle it."""
         limit = self._settings.BRIDGE_MAX_MESSAGE_BYTES
-        oversize = [m for m in batch if len(m.body) > limit]
-        routed = [
-            route(m.routing_key or "", m.body)
-            if len(m.body) <= limit
-            else oversize_letter(m.routing_key or "", m.body, limit, DEAD_LETTER_QUEUE)
-            for m in batch
-        ]
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type((KafkaError, OSError)),
-            wait=wait_exponential(multiplier=0.2, max=10),
-            reraise=True,
-        ):
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    logger.warning(
-                        "resending a batch of %d (attempt %d)",
-                        len(batch),
-                        attempt.retry_state.attempt_number,
-                    )
+        failures = 0
+        live = list(batch)
+        while True:
+            # Deliveries of a closed channel come back redelivered: writing them is waste.
+            live = self._live(live)
+            if not live:
+                return
+            routed = [
+                route(m.routing_key or "", m.body)
+                if len(m.body) <= limit
+                else oversize_letter(m.routing_key or "", m.body, limit, DEAD_LETTER_QUEUE)
+                for m in live
+            ]
+            try:
                 await self._write(routed)
-        assert self._channel is not None  # started before the sender
-        for message in oversize:  # its bytes stay in RabbitMQ's dead-letter queue
-            await self._channel.basic_nack(message.delivery_tag or 0, requeue=False)
-        await self._channel.basic_ack(batch[-1].delivery_tag or 0, multiple=True)
+                break
+            except (KafkaError, OSError) as e:
+                failures += 1
+                wait = min(0.2 * 2 ** (failures - 1), 10.0)
+                logger.warning(
+                    "writing a batch of %d failed (attempt %d: %r); resending in %.1f s",
+                    len(live),
+                    failures,
+                    e,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+        if failures:
+            RECONNECTS.labels("bridge", "kafka").inc()
+            logger.info("the broker took a batch again after %d failed attempt(s)", failures)
+        await self._settle(live, limit)
         for item in routed:
             if isinstance(item, Routed):
                 self.forwarded += 1
@@ -200,16 +362,72 @@ class Bridge:
                     item.error,
                 )
 
+    def _live(
+        self, batch: Sequence[aiormq.abc.DeliveredMessage]
+    ) -> list[aiormq.abc.DeliveredMessage]:
+        live = [m for m in batch if not m.channel.is_closed]
+        if len(live) < len(batch):
+            self.abandoned += len(batch) - len(live)
+            logger.info(
+                "left %d deliveries of a closed channel to RabbitMQ's redelivery",
+                len(batch) - len(live),
+            )
+        return live
+
+    async def _settle(self, written: Sequence[aiormq.abc.DeliveredMessage], limit: int) -> None:
+        """Reject the oversize, acknowledge the rest: each on its own channel, if still open.
+
+        A tag means something only on the channel that delivered it, so a channel that
+        closed while the batch was written gets nothing (RabbitMQ redelivers those), and
+        nothing is acknowledged on a newer channel.
+        """
+        by_channel: dict[int, list[aiormq.abc.DeliveredMessage]] = {}
+        for message in written:
+            by_channel.setdefault(id(message.channel), []).append(message)
+        for messages in by_channel.values():
+            channel = messages[0].channel
+            if channel.is_closed:
+                self._unacknowledged(messages, "its channel closed")
+                continue
+            try:
+                for message in messages:  # their bytes stay in RabbitMQ's dead-letter queue
+                    if len(message.body) > limit:
+                        await channel.basic_nack(message.delivery_tag or 0, requeue=False)
+                await channel.basic_ack(messages[-1].delivery_tag or 0, multiple=True)
+            except _AMQP_ERRORS as e:
+                self._unacknowledged(messages, repr(e))
+
+    def _unacknowledged(self, messages: Sequence[aiormq.abc.DeliveredMessage], why: str) -> None:
+        self.abandoned += len(messages)
+        logger.warning(
+            "%d messages written but not acknowledged (%s): RabbitMQ redelivers them",
+            len(messages),
+            why,
+        )
+
     async def _write(self, routed: Sequence[Routed | DeadLetter]) -> None:
         assert self._producer is not None  # started before the sender
-        futures = []
-        for item in routed:
-            if isinstance(item, Routed):
-                futures.append(await self._producer.send(item.topic, item.value, key=item.key))
-            else:
-                futures.append(
-                    await self._producer.send(
-                        DLQ_TOPIC, item.wire_value(), key=item.key, headers=item.headers()
+        futures: list[asyncio.Future[Any]] = []
+        try:
+            for item in routed:
+                if isinstance(item, Routed):
+                    futures.append(await self._producer.send(item.topic, item.value, key=item.key))
+                else:
+                    futures.append(
+                        await self._producer.send(
+                            DLQ_TOPIC, item.wire_value(), key=item.key, headers=item.headers()
+                        )
                     )
-                )
-        await asyncio.gather(*futures)
+        except BaseException:
+            for future in futures:  # the batch is resent whole: nobody waits for these
+                future.add_done_callback(_ignore_outcome)
+            raise
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

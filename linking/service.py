@@ -11,26 +11,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from core.tenants import TenantDirectory
 from linking.activity import Activity, activity_of, lookup_keys, occurred_at
-from linking.decisions import decide
+from linking.decisions import Decision, decide
 from linking.rules import Candidate, LinkContext, candidates
 from shards.kinds import ACTIVITY_TYPES
 from shards.links import write_links
 from shards.model import Link, Shard
 from shards.store import ShardStore
 from shards.suggestions import SuggestedLink, suggestion_id
-from streams.models import LinkEvent, ShardEvent
+from streams.models import LinkEvent, RelinkRequest, ShardEvent
 
-__all__ = ["LinkWriter", "Linker", "link_change_events"]
+__all__ = ["LinkWriter", "Linker", "activity_order", "link_change_events"]
 
 logger = logging.getLogger(__name__)
 
-#: CRM shards whose arrival or change can give earlier communications a target.
-_TRIGGERS = frozenset({"Contact", "Account", "Opportunity"})
+#: CRM shards whose arrival or change can change the links of activities.
+_TRIGGERS = frozenset({"Contact", "Account", "Opportunity", "User"})
+#: Activity types whose messages form threads (the rules' `account_thread`, ...).
+_THREADED = ("Email", "Message")
 
 
 class LinkWriter(Protocol):
@@ -41,7 +43,14 @@ class LinkWriter(Protocol):
 
 
 class Linker:
-    """Links communications to contacts, accounts and opportunities."""
+    """Links activities to contacts, accounts and opportunities, whatever order data arrives in.
+
+    The result is the one a single pass over the final store gives (activities in time
+    order): a CRM record re-evaluates every activity its addresses, domains, references,
+    links or suggestions reach, however old; an activity whose links change re-evaluates
+    the later messages of its thread (they inherit its links); a pending suggestion the
+    re-evaluation no longer makes is withdrawn.
+    """
 
     def __init__(
         self,
@@ -49,44 +58,104 @@ class Linker:
         tenants: TenantDirectory,
         writer: LinkWriter,
         *,
-        window: timedelta = timedelta(days=30),
-        reevaluate_limit: int = 1000,
+        cascade_limit: int = 10_000,
     ) -> None:
         self._store = store
         self._tenants = tenants
         self._writer = writer
-        self._window = window
-        self._limit = reevaluate_limit
+        self._cascade_limit = cascade_limit
+
+    async def requested(self, events: Sequence[ShardEvent]) -> list[RelinkRequest]:
+        """The evaluations these shard events ask for: a changed activity itself (and what
+        inherited from it: its time or thread may have moved), and every activity a changed
+        CRM record may concern."""
+        todo: dict[tuple[str, str], RelinkRequest] = {}
+        for event in events:
+            key = (event.tenant_id, event.shard_id)
+            if event.shard_type in ACTIVITY_TYPES:
+                todo[key] = RelinkRequest(
+                    tenant_id=event.tenant_id, shard_id=event.shard_id, cascade=True,
+                    reason=event.type,
+                )  # fmt: skip
+            elif event.shard_type in _TRIGGERS and not _only_ml_fields(event):
+                reason = f"{event.shard_type} {event.shard_id}"
+                for shard_id in await self._concerned(event):
+                    todo.setdefault(
+                        (event.tenant_id, shard_id),
+                        RelinkRequest(tenant_id=event.tenant_id, shard_id=shard_id, reason=reason),
+                    )
+        return list(todo.values())
+
+    async def evaluate(self, request: RelinkRequest) -> list[RelinkRequest]:
+        """Evaluate one activity; the evaluations that follow from it (the later messages of
+        its thread and those that read it, when its links changed or `cascade` asks)."""
+        changed = await self.link(request.tenant_id, request.shard_id)
+        if not (changed or request.cascade):
+            return []
+        reason = f"thread of {request.shard_id}"
+        return [
+            RelinkRequest(tenant_id=request.tenant_id, shard_id=follower, reason=reason)
+            for follower in await self._followers(request.tenant_id, request.shard_id)
+        ]
 
     async def process(self, events: Sequence[ShardEvent]) -> int:
-        """Link the communications these shard events name or concern; how many were linked."""
-        todo: dict[tuple[str, str], None] = {}
-        for event in events:
-            if event.shard_type in ACTIVITY_TYPES:
-                todo[(event.tenant_id, event.shard_id)] = None
-            elif event.shard_type in _TRIGGERS and not _only_ml_fields(event):
-                for shard_id in await self._concerned(event):
-                    todo[(event.tenant_id, shard_id)] = None
-        for tenant_id, shard_id in todo:
-            await self.link(tenant_id, shard_id)
-        return len(todo)
+        """Everything these shard events ask for, here and now, cascades included; how many
+        evaluations ran. (The agent spreads the same work over the activities' partitions:
+        `requested`, then `evaluate` each where it belongs.)"""
+        return await self._run(await self.requested(events))
 
-    async def link(self, tenant_id: str, shard_id: str) -> None:
-        """Evaluate one communication and write links, suggestions and their events."""
+    async def relink(self, tenant_id: str, shard_id: str) -> int:
+        """Re-evaluate one activity and, after it, the later messages of its thread."""
+        return await self._run(
+            [RelinkRequest(tenant_id=tenant_id, shard_id=shard_id, cascade=True)]
+        )
+
+    async def _run(self, requests: list[RelinkRequest]) -> int:
+        todo = {(r.tenant_id, r.shard_id): r for r in requests}
+        done = 0
+        while todo and done < self._cascade_limit:
+            key = next(iter(todo))
+            request = todo.pop(key)
+            done += 1
+            for follow_up in await self.evaluate(request):
+                todo[(follow_up.tenant_id, follow_up.shard_id)] = follow_up
+        if todo:
+            logger.warning("linking cascade stopped after %d evaluations", self._cascade_limit)
+        return done
+
+    async def link(self, tenant_id: str, shard_id: str) -> bool:
+        """Evaluate one activity and write links, suggestions and their events; True when
+        its links changed."""
         shard = await self._store.get(tenant_id, shard_id)
         if shard is None:
-            return
+            return False
         tenant = self._tenants.of(tenant_id)
         activity = activity_of(shard, tenant)
-        if activity is None:
-            return
-        context = await self._context(shard, activity, tenant_id)
-        decision = decide(activity, candidates(activity, context, tenant), tenant, context.decided)
         now = datetime.now(UTC)
+        decision = Decision()
+        looked_at: set[str] = set()
+        if activity is not None:
+            earlier = await self._earlier(shard)
+            context = await self._context(shard, activity, tenant_id, earlier)
+            found = candidates(activity, context, tenant)
+            decision = decide(activity, found, tenant, context.decided)
+            looked_at = {
+                s.id
+                for group in (context.contacts, context.accounts, context.opportunities,
+                              context.users, context.referenced, earlier)
+                for s in group
+            }  # fmt: skip
+        # What it looked at: a later change of any of these re-evaluates it, even a change
+        # that makes the record no longer match (a contact's old address, an account's
+        # old domain, a thread message that moved later or to another thread), which no
+        # look-up by the new values would find.
+        await self._store.put_link_context(tenant_id, shard_id, looked_at)
+        # a deleted or cancelled activity keeps no automatic link and no pending suggestion
         automatic = [_link(c, "auto") for c in decision.links]
         _, new, removed = await write_links(self._store, tenant_id, shard_id, automatic)
         events = link_change_events(tenant_id, shard_id, new, removed, now)
         for suggestion in decision.suggestions:
+            assert activity is not None  # suggestions come from an activity's candidates
             stored = self._suggestion(shard, activity, suggestion.candidate, now)
             stored.alternatives = [_candidate_doc(a) for a in suggestion.alternatives]
             stored.reason = suggestion.reason
@@ -96,9 +165,18 @@ class Linker:
                     _event("link.suggested", tenant_id, shard_id, c.target_shard_id,
                            c.target_shard_type, c.confidence, c.method, "pending_review", now)
                 )  # fmt: skip
+        keep = {s.candidate.target_shard_id for s in decision.suggestions}
+        for gone in await self._store.withdraw_suggestions(tenant_id, shard_id, keep, now):
+            events.append(
+                _event("link.withdrawn", tenant_id, shard_id, gone.target_shard_id,
+                       gone.target_shard_type, gone.confidence, gone.method, "withdrawn", now)
+            )  # fmt: skip
         await self._writer.link_events(events)
+        return bool(new or removed)
 
-    async def _context(self, shard: Shard, activity: Activity, tenant_id: str) -> LinkContext:
+    async def _context(
+        self, shard: Shard, activity: Activity, tenant_id: str, earlier: list[Shard]
+    ) -> LinkContext:
         tenant = self._tenants.of(tenant_id)
         keys = lookup_keys(activity, tenant)
         find = self._store.find
@@ -123,55 +201,75 @@ class Linker:
             opportunities=opportunities,
             users=users,
             referenced=referenced,
-            thread_links=await self._thread_links(shard, activity),
+            thread_links=[k for s in earlier for k in s.links if k.status in ("auto", "approved")],
             decided=await self._store.decisions_for(tenant_id, shard.id),
         )
 
-    async def _thread_links(self, shard: Shard, activity: Activity) -> list[Link]:
-        if not activity.thread_id:
+    async def _earlier(self, shard: Shard) -> list[Shard]:
+        """The earlier messages of its thread, whose links it inherits."""
+        return [s for s in await self._thread(shard) if activity_order(s) < activity_order(shard)]
+
+    async def _thread(self, shard: Shard) -> list[Shard]:
+        """The other messages of the shard's thread (Email and Message)."""
+        thread_id = shard.structured_data.get("threadId")
+        if not isinstance(thread_id, str | int) or not str(thread_id).strip():
             return []
-        links: list[Link] = []
-        for shard_type in ("Email", "Message"):
-            for earlier in await self._store.find(
-                shard.tenant_id, shard_type, "threadId", [activity.thread_id]
-            ):
-                if earlier.id == shard.id or not _before(earlier, activity.occurred_at):
-                    continue
-                links.extend(k for k in earlier.links if k.status in ("auto", "approved"))
-        return links
+        found: list[Shard] = []
+        for shard_type in _THREADED:
+            found += await self._store.find(
+                shard.tenant_id, shard_type, "threadId", [str(thread_id).strip()]
+            )
+        return [s for s in found if s.id != shard.id]
+
+    async def _followers(self, tenant_id: str, shard_id: str) -> list[str]:
+        """Later messages of the activity's thread (they inherit its links), and those whose
+        last linking read it (it was earlier in their thread, and may be no more)."""
+        shard = await self._store.get(tenant_id, shard_id)
+        if shard is None:
+            return []
+        later = {
+            s.id: s for s in await self._thread(shard) if activity_order(s) > activity_order(shard)
+        }
+        for source_id in await self._store.link_context_sources(tenant_id, [shard_id]):
+            if source_id not in later and (seen := await self._store.get(tenant_id, source_id)):
+                later[source_id] = seen
+        return [s.id for s in sorted(later.values(), key=activity_order)]
 
     async def _concerned(self, event: ShardEvent) -> list[str]:
-        """Activities a new or changed contact, account or opportunity may concern."""
-        shard = await self._store.get(event.tenant_id, event.shard_id)
+        """Every activity a new or changed contact, user, account or opportunity may concern,
+        however old: those whose last linking looked at it (or at its account), and those
+        its current addresses, domains, contacts or id match in the look-up index."""
+        tenant_id = event.tenant_id
+        shard = await self._store.get(tenant_id, event.shard_id)
         if shard is None:
             return []
         data = shard.structured_data
-        # Activities that name it by CRM reference (a task about this deal), and those
-        # whose people or their domains it may now match.
+        looked_at = [shard.id]
         queries: list[tuple[str, list[str]]] = [("reference", [shard.id])]
         if shard.shard_type == "Account":
             queries.append(("domain", _strings(data.get("domain"), data.get("domains"))))
+            # mail of its contacts: the account is linked through them (account_contact)
+            for contact in await self._store.find(tenant_id, "Contact", "accountId", [shard.id]):
+                c = contact.structured_data
+                queries.append(("participant", _strings(c.get("email"), c.get("emails"))))
         elif shard.shard_type == "Opportunity":
+            # activities that saw its account weigh the account's opportunities
             account_id = data.get("accountId")
-            account = await self._store.get(event.tenant_id, account_id) if account_id else None
-            if account is not None:
-                a = account.structured_data
-                queries += [
-                    ("domain", _strings(a.get("domain"), a.get("domains"))),
-                    # mail already tied to the account: personal addresses, thread replies
-                    ("linkedTarget", [account.id]),
-                ]
+            if isinstance(account_id, str) and account_id:
+                looked_at.append(account_id)
         else:
             queries.append(("participant", _strings(data.get("email"), data.get("emails"))))
-        since = datetime.now(UTC) - self._window
-        found: dict[str, None] = {}
+        ids = set(await self._store.link_context_sources(tenant_id, looked_at))
+        found: dict[str, Shard] = {}
         for key, values in queries:
             for shard_type in sorted(ACTIVITY_TYPES):
-                for activity in await self._store.find(event.tenant_id, shard_type, key, values):
-                    when = occurred_at(activity)
-                    if when is None or when >= since:
-                        found[activity.id] = None
-        return list(found)[: self._limit]
+                for activity in await self._store.find(tenant_id, shard_type, key, values):
+                    found[activity.id] = activity
+        for activity_id in ids - set(found):
+            if (seen := await self._store.get(tenant_id, activity_id)) is not None:
+                found[activity_id] = seen
+        # in time order: a thread's earlier messages settle before the replies that inherit
+        return [s.id for s in sorted(found.values(), key=activity_order)]
 
     def _suggestion(
         self, shard: Shard, activity: Activity, candidate: Candidate, now: datetime
@@ -270,9 +368,9 @@ def _event(
     )
 
 
-def _before(shard: Shard, at: datetime | None) -> bool:
-    when = occurred_at(shard)
-    return at is None or when is None or when <= at
+def activity_order(shard: Shard) -> tuple[datetime, str]:
+    """The total order of a thread: time (unknown first), then id (a tie is never mutual)."""
+    return (occurred_at(shard) or datetime.min.replace(tzinfo=UTC), shard.id)
 
 
 def _strings(*values: Any) -> list[str]:

@@ -27,7 +27,12 @@ logger = logging.getLogger(__name__)
 
 
 class BridgeService(Service):
-    """The bridge for as long as the process runs; it crashes when the bridge fails."""
+    """The bridge for as long as the process runs.
+
+    Start-up fails (the process exits non-zero) when RabbitMQ or the broker cannot be
+    reached; after that the bridge reconnects by itself, and the service crashes only
+    when the bridge's sender or reconnection task fails.
+    """
 
     def __init__(self, settings: Settings, broker_url: str) -> None:
         super().__init__()
@@ -38,9 +43,11 @@ class BridgeService(Service):
         self.add_future(self._watch())
 
     async def _watch(self) -> None:
-        await self.bridge.wait_closed()
-        if not self.should_stop:
-            await self.crash(ProcessorsError("the bridge lost its RabbitMQ connection"))
+        try:
+            await self.bridge.wait_closed()
+        except Exception as e:  # noqa: BLE001  # whatever stopped the bridge crashes the service
+            if not self.should_stop:
+                await self.crash(e)
 
     async def on_stop(self) -> None:
         await self.bridge.stop()

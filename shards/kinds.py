@@ -62,7 +62,7 @@ _CRM: Final = (
         index=(("accountId", ("accountId",)),),
     ),
     ShardKind("Account", index=(("domain", ("domain", "domains")),)),
-    ShardKind("Contact", index=(("email", ("email", "emails")),)),
+    ShardKind("Contact", index=(("email", ("email", "emails")), ("accountId", ("accountId",)))),
     ShardKind(
         "User",
         index=(("email", ("email", "emails")),),

@@ -105,11 +105,19 @@ class WriteOutcome:
     kind: WriteKind
     shard: Shard
     changed_fields: tuple[str, ...] = ()
+    #: unchanged content from a newer source time: the store keeps that time (no new
+    #: version, no event), so an older version arriving later is recognised as stale
+    refreshed: bool = False
 
     @property
     def changed(self) -> bool:
-        """True when the store was written."""
+        """True when a new version was written."""
         return self.kind in (WriteKind.CREATED, WriteKind.UPDATED)
+
+    @property
+    def persist(self) -> bool:
+        """True when the store must write the shard (a new version, or a newer time)."""
+        return self.changed or self.refreshed
 
 
 def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None) -> WriteOutcome:
@@ -118,7 +126,9 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
     - No shard yet: created, version 1.
     - The same source event again (a replay): unchanged.
     - An older `occurredAt` than the stored one: stale, nothing is overwritten.
-    - The same content: unchanged (no new version for a re-sync of an unchanged record).
+    - The same content: unchanged (no new version for a re-sync of an unchanged record);
+      from a newer `occurredAt`, the stored time advances (`refreshed`): record X at t1, Y
+      at t2, X at t3 delivered t1, t3, t2 must end as X, not Y.
     - Otherwise: updated, version + 1; links and ML fields, owned by other agents, stay.
     """
     now = now or datetime.now(UTC)
@@ -155,6 +165,11 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
         and existing.schema_version == draft.schema_version
     )
     if same:
+        if incoming_at is not None and (stored_at is None or incoming_at > stored_at):
+            source = existing.source.model_copy(update={"occurred_at": incoming_at})
+            return WriteOutcome(
+                WriteKind.UNCHANGED, existing.model_copy(update={"source": source}), refreshed=True
+            )
         return WriteOutcome(WriteKind.UNCHANGED, existing)
     shard = existing.model_copy(
         update={

@@ -9,10 +9,11 @@ Calls run on one dedicated thread per store, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +61,13 @@ CREATE TABLE IF NOT EXISTS suggested_links (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS suggested_by_source ON suggested_links (tenant_id, source_shard_id);
 CREATE INDEX IF NOT EXISTS suggested_by_status ON suggested_links (tenant_id, status, id);
+CREATE TABLE IF NOT EXISTS link_context (
+    tenant_id TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, target_id, source_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS link_context_by_source ON link_context (tenant_id, source_id);
 CREATE TABLE IF NOT EXISTS shard_types (
     id             TEXT PRIMARY KEY,
     schema_version INTEGER NOT NULL,
@@ -148,7 +156,7 @@ class SqliteShardStore:
                 raise ValueError(message)
             clauses.append("json_extract(doc, ?) = ?")
             params.extend([f"$.{path}", value])
-        if continuation:
+        if continuation is not None:
             clauses.append("id > ?")
             params.append(decode_cursor(continuation))
         sql = (
@@ -223,7 +231,8 @@ class SqliteShardStore:
         return [r[0] for r in rows]
 
     async def put_suggestion(self, suggestion: SuggestedLink) -> bool:
-        """Store a suggestion; True when it is new. A decided one is never touched."""
+        """Store a suggestion; True when it is new (or raised again after a withdrawal).
+        A decided one is never touched."""
 
         def write() -> bool:
             with self._write() as db:
@@ -231,12 +240,13 @@ class SqliteShardStore:
                     "SELECT status FROM suggested_links WHERE tenant_id = ? AND id = ?",
                     (suggestion.tenant_id, suggestion.id),
                 ).fetchone()
-                if row is not None and row[0] != "pending_review":
+                if row is not None and row[0] not in ("pending_review", "withdrawn"):
                     return False
                 db.execute(
                     "INSERT INTO suggested_links (tenant_id, id, source_shard_id, "
                     "target_shard_id, source_type, status, doc) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (tenant_id, id) DO UPDATE SET doc = excluded.doc",
+                    "ON CONFLICT (tenant_id, id) DO UPDATE SET doc = excluded.doc, "
+                    "status = excluded.status",
                     (
                         suggestion.tenant_id,
                         suggestion.id,
@@ -247,7 +257,7 @@ class SqliteShardStore:
                         json.dumps(suggestion.to_doc()),
                     ),
                 )
-                return row is None
+                return row is None or row[0] == "withdrawn"
 
         return await self._run(write)
 
@@ -286,7 +296,7 @@ class SqliteShardStore:
             if value:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        if continuation:
+        if continuation is not None:
             clauses.append("id > ?")
             params.append(decode_cursor(continuation))
         sql = (
@@ -340,14 +350,84 @@ class SqliteShardStore:
 
         return await self._run(write)
 
+    async def withdraw_suggestions(
+        self, tenant_id: str, source_shard_id: str, keep: Collection[str], at: datetime
+    ) -> list[SuggestedLink]:
+        """Withdraw the source's pending suggestions whose target is not in `keep`; those."""
+        kept = set(keep)
+
+        def write() -> list[SuggestedLink]:
+            withdrawn = []
+            with self._write() as db:
+                rows = db.execute(
+                    "SELECT doc FROM suggested_links WHERE tenant_id = ? AND source_shard_id = ? "
+                    "AND status = 'pending_review'",
+                    (tenant_id, source_shard_id),
+                ).fetchall()
+                for (doc,) in rows:
+                    current = SuggestedLink.model_validate_json(doc)
+                    if current.target_shard_id in kept:
+                        continue
+                    gone = current.model_copy(update={"status": "withdrawn", "decided_at": at})
+                    db.execute(
+                        "UPDATE suggested_links SET status = 'withdrawn', doc = ? "
+                        "WHERE tenant_id = ? AND id = ?",
+                        (json.dumps(gone.to_doc()), tenant_id, current.id),
+                    )
+                    withdrawn.append(gone)
+            return withdrawn
+
+        return await self._run(write)
+
+    async def put_link_context(
+        self, tenant_id: str, source_shard_id: str, target_ids: Collection[str]
+    ) -> None:
+        """Replace the records an activity's last linking looked at."""
+
+        def write() -> None:
+            with self._write() as db:
+                db.execute(
+                    "DELETE FROM link_context WHERE tenant_id = ? AND source_id = ?",
+                    (tenant_id, source_shard_id),
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO link_context (tenant_id, target_id, source_id) "
+                    "VALUES (?, ?, ?)",
+                    [(tenant_id, target, source_shard_id) for target in sorted(set(target_ids))],
+                )
+
+        await self._run(write)
+
+    async def link_context_sources(self, tenant_id: str, target_ids: Collection[str]) -> list[str]:
+        """Activities whose last linking looked at any of these records."""
+        wanted = sorted(set(target_ids))
+
+        def read() -> list[str]:
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = (
+                    self._db()
+                    .execute(
+                        "SELECT source_id FROM link_context WHERE tenant_id = ? "  # noqa: S608  # placeholders only
+                        f"AND target_id IN ({','.join('?' * len(chunk))})",
+                        (tenant_id, *chunk),
+                    )
+                    .fetchall()
+                )
+                found.update(r[0] for r in rows)
+            return sorted(found)
+
+        return await self._run(read)
+
     async def decisions_for(self, tenant_id: str, source_shard_id: str) -> dict[str, str]:
         """Target shard id → "approved" | "rejected" for one source's decided suggestions."""
         rows = await self._run(
             lambda: (
                 self._db()
                 .execute(
-                    "SELECT target_shard_id, status FROM suggested_links "
-                    "WHERE tenant_id = ? AND source_shard_id = ? AND status != 'pending_review'",
+                    "SELECT target_shard_id, status FROM suggested_links WHERE tenant_id = ? "
+                    "AND source_shard_id = ? AND status IN ('approved', 'rejected')",
                     (tenant_id, source_shard_id),
                 )
                 .fetchall()
@@ -416,14 +496,14 @@ class SqliteShardStore:
                 if key not in current:
                     current[key] = self._get(*key)
                 outcome = merge(current[key], draft, now)
-                if outcome.changed:
+                if outcome.persist:
                     etag = uuid.uuid4().hex
                     shard = outcome.shard.model_copy(update={"etag": etag})
                     db.execute(
                         _UPSERT, (shard.tenant_id, shard.id, shard.shard_type, etag, _doc(shard))
                     )
                     _index(db, shard)
-                    outcome = WriteOutcome(outcome.kind, shard, outcome.changed_fields)
+                    outcome = dataclasses.replace(outcome, shard=shard)
                 current[key] = outcome.shard
                 outcomes.append(outcome)
         return outcomes

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,7 +14,14 @@ from shards.model import Shard, ShardDraft, WriteOutcome
 from shards.suggestions import Decision, SuggestedLink
 from shards.types import ShardTypeDefinition
 
-__all__ = ["FIELD_PATH", "Page", "ShardStore", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "FIELD_PATH",
+    "MAX_CURSOR_CHARS",
+    "Page",
+    "ShardStore",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 #: A queryable field: `structuredData.email`, `source.externalId`, `shardType` ...
 FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -103,8 +111,22 @@ class ShardStore(Protocol):
     ) -> tuple[Decision, SuggestedLink] | None:
         """Record a person's decision atomically."""
 
+    async def withdraw_suggestions(
+        self, tenant_id: str, source_shard_id: str, keep: Collection[str], at: datetime
+    ) -> list[SuggestedLink]:
+        """Withdraw the source's pending suggestions whose target is not in `keep`; those."""
+
+    async def put_link_context(
+        self, tenant_id: str, source_shard_id: str, target_ids: Collection[str]
+    ) -> None:
+        """Record the CRM records an activity's last linking looked at (replacing the last)."""
+
+    async def link_context_sources(self, tenant_id: str, target_ids: Collection[str]) -> list[str]:
+        """Activities whose last linking looked at any of these records: a change of one of
+        them (even of a value that no longer matches) re-evaluates them."""
+
     async def decisions_for(self, tenant_id: str, source_shard_id: str) -> dict[str, str]:
-        """Target id → decided status for one source shard."""
+        """Target id → decided status (approved, rejected) for one source shard."""
 
     async def get_shard_type(self, type_id: str) -> ShardTypeDefinition | None:
         """A stored shard type, or None."""
@@ -113,12 +135,44 @@ class ShardStore(Protocol):
         """Create or replace a shard type."""
 
 
+#: What every cursor starts with (inside the encoding): a token without it is not ours.
+_CURSOR_TAG = b"c1:"
+_CURSOR_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+#: Longer tokens are refused unread (ids are uuids; this leaves room for any id scheme).
+MAX_CURSOR_CHARS = 1024
+
+
 def encode_cursor(last_id: str) -> str:
     """An opaque continuation token for the page after `last_id`."""
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+    return _b64(_CURSOR_TAG + last_id.encode())
 
 
 def decode_cursor(token: str) -> str:
-    """The last id a continuation token names; ValueError when it is not one of ours."""
-    padded = token + "=" * (-len(token) % 4)
-    return base64.urlsafe_b64decode(padded.encode()).decode()
+    """The last id a continuation token names; ValueError when it is not one of ours.
+
+    Only what `encode_cursor` produces is taken: unpadded URL-safe base64 in its one
+    canonical spelling, of the tag and a UTF-8 id. A lenient decoder would read most
+    garbage as some id (dropping the characters outside the alphabet, perhaps all) and
+    answer a page instead of saying the cursor is wrong. An id that no longer exists is
+    fine: the page starts after where it would be.
+    """
+    message = "not a continuation token"
+    if len(token) > MAX_CURSOR_CHARS or not _CURSOR_TOKEN.fullmatch(token):
+        raise ValueError(message)
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except binascii.Error:
+        raise ValueError(message) from None
+    if _b64(raw) != token or not raw.startswith(_CURSOR_TAG):
+        raise ValueError(message)  # not canonical (trailing bits), or not tagged
+    try:
+        last_id = raw[len(_CURSOR_TAG) :].decode()
+    except UnicodeDecodeError:
+        raise ValueError(message) from None
+    if not last_id:
+        raise ValueError(message)
+    return last_id
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

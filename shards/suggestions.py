@@ -11,7 +11,9 @@ from pydantic.alias_generators import to_camel
 
 __all__ = ["Decision", "SuggestedLink", "SuggestionStatus", "suggestion_id"]
 
-SuggestionStatus = Literal["pending_review", "approved", "rejected"]
+#: `withdrawn`: linking no longer proposes it (a re-evaluation changed its mind); it is
+#: raised again, pending, if linking proposes it later.
+SuggestionStatus = Literal["pending_review", "approved", "rejected", "withdrawn"]
 Decision = Literal["changed", "unchanged", "conflict"]
 
 _NAMESPACE = uuid.UUID("0b6f3f5e-4f7e-4e0c-9d55-6f3f0c2a7b11")

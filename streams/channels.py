@@ -12,11 +12,12 @@ from faust.types import TopicT
 
 from core.metrics import DEAD_LETTERS
 from streams.dead_letters import DeadLetter
-from streams.models import LinkEvent, RawEvent, RecalculateRequest, ShardEvent
+from streams.models import LinkEvent, RawEvent, RecalculateRequest, RelinkRequest, ShardEvent
 from streams.topics import (
     DATA_TYPES,
     DLQ_TOPIC,
     LINK_EVENTS_TOPIC,
+    LINKING_REQUESTS_TOPIC,
     ML_FIELDS_RECALCULATE_TOPIC,
     SHARD_EVENTS_TOPIC,
     event_key,
@@ -28,7 +29,7 @@ __all__ = ["StreamWriter", "Topics", "to_json"]
 logger = logging.getLogger(__name__)
 
 
-def to_json(value: ShardEvent | LinkEvent | RecalculateRequest) -> bytes:
+def to_json(value: ShardEvent | LinkEvent | RecalculateRequest | RelinkRequest) -> bytes:
     """Compact JSON bytes of a wire model."""
     return json.dumps(value.to_wire(), ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -42,6 +43,7 @@ class Topics:
     shard_events_topic: TopicT
     link_events_topic: TopicT
     ml_fields_recalculate_topic: TopicT
+    linking_requests_topic: TopicT
 
     @classmethod
     def declare(cls, app: faust.App, partitions: int) -> Topics:
@@ -63,6 +65,7 @@ class Topics:
             shard_events_topic=topic(SHARD_EVENTS_TOPIC),
             link_events_topic=topic(LINK_EVENTS_TOPIC),
             ml_fields_recalculate_topic=topic(ML_FIELDS_RECALCULATE_TOPIC),
+            linking_requests_topic=topic(LINKING_REQUESTS_TOPIC),
         )
 
 
@@ -92,6 +95,14 @@ class StreamWriter:
             key=event_key(request.tenant_id, request.opportunity_shard_id).encode(),
             value=to_json(request),
         )
+
+    async def relink(self, requests: Iterable[RelinkRequest]) -> None:
+        """Ask the linking agent that owns each activity to re-evaluate it (`linking.requests`)."""
+        for request in requests:
+            await self._topics.linking_requests_topic.send(
+                key=event_key(request.tenant_id, request.shard_id).encode(),
+                value=to_json(request),
+            )
 
     async def send_raw(self, events: Iterable[RawEvent]) -> None:
         """Put derived raw events on their data type's raw topic, keyed like the bridge."""

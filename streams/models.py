@@ -19,6 +19,7 @@ __all__ = [
     "LinkEvent",
     "RawEvent",
     "RecalculateRequest",
+    "RelinkRequest",
     "ShardEvent",
     "ValidationError",
     "parse_raw_event",
@@ -128,7 +129,10 @@ class ShardEvent(_Wire):
     occurred_at: datetime
 
 
-LinkEventType = Literal["link.created", "link.suggested", "link.approved", "link.rejected"]
+#: `link.withdrawn`: a pending suggestion linking no longer makes (status `withdrawn`).
+LinkEventType = Literal[
+    "link.created", "link.suggested", "link.approved", "link.rejected", "link.withdrawn"
+]
 
 
 class LinkEvent(_Wire):
@@ -144,6 +148,16 @@ class LinkEvent(_Wire):
     method: str
     status: str
     occurred_at: datetime
+
+
+class RelinkRequest(_Wire):
+    """A request on `linking.requests` to re-evaluate one activity's links."""
+
+    tenant_id: str
+    shard_id: str
+    #: also re-evaluate the later messages of its thread, whatever the result
+    cascade: bool = False
+    reason: str = ""
 
 
 class RecalculateRequest(_Wire):

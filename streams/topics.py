@@ -7,6 +7,7 @@ from typing import Final, Literal, get_args
 __all__ = [
     "DATA_TYPES",
     "DLQ_TOPIC",
+    "LINKING_REQUESTS_TOPIC",
     "LINK_EVENTS_TOPIC",
     "ML_FIELDS_CHANGES_TOPIC",
     "ML_FIELDS_RECALCULATE_TOPIC",
@@ -28,6 +29,10 @@ LINK_EVENTS_TOPIC: Final = "link.events"
 ML_FIELDS_RECALCULATE_TOPIC: Final = "ml_fields.recalculate"
 #: The project's own repartition topic: ML-field snapshots keyed by opportunity.
 ML_FIELDS_CHANGES_TOPIC: Final = "ml_fields.changes"
+#: The project's own: requests to re-evaluate one activity's links, keyed like its shard
+#: events, so every evaluation of an activity runs in the worker (and agent) that owns
+#: its partition, one after another, never two at once on two workers.
+LINKING_REQUESTS_TOPIC: Final = "linking.requests"
 
 
 def raw_topic(data_type: str) -> str:
@@ -53,4 +58,4 @@ def all_topics() -> list[str]:
 
 def internal_topics() -> list[str]:
     """Topics of the processors' own, beside the contract's (Faust's are Faust's)."""
-    return [ML_FIELDS_CHANGES_TOPIC]
+    return [ML_FIELDS_CHANGES_TOPIC, LINKING_REQUESTS_TOPIC]

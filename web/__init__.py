@@ -1,1 +1,2 @@
-"""Faust web views: health, readiness, metrics and the read and review APIs."""
+"""Faust web views: health, readiness, metrics, the read and review APIs, their OpenAPI
+description."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,15 +11,17 @@ from faust.web import Request, Response, View
 from shards.links import write_links
 from shards.model import Link
 from shards.suggestions import SuggestedLink
-from streams.models import LinkEvent
+from streams.models import LinkEvent, RelinkRequest
 from web.auth import Principal
 from web.deps import WebDeps
-from web.http import Authenticate, authenticated, error, limit_of
+from web.http import Authenticate, BadBody, authenticated, error, json_object, limit_of
 
-__all__ = ["register_suggestion_views"]
+__all__ = ["MAX_LIMIT", "MAX_REASON_CHARS", "reason_of", "register_suggestion_views"]
 
 MAX_LIMIT = 200
-STATUSES = ("pending_review", "approved", "rejected")
+#: The longest `reason` a decision may carry; longer is 400.
+MAX_REASON_CHARS = 2000
+STATUSES = ("pending_review", "approved", "rejected", "withdrawn")
 
 
 def register_suggestion_views(app: faust.App, deps: WebDeps, authenticate: Authenticate) -> None:
@@ -55,12 +56,9 @@ def register_suggestion_views(app: faust.App, deps: WebDeps, authenticate: Authe
         view: View, request: Request, who: Principal, suggestion_id: str, status: str
     ) -> Response:
         try:
-            body = await _body(request)
-        except ValueError as e:
-            return error(view, 400, "bad_request", str(e))
-        reason = body.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            return error(view, 400, "bad_request", "reason must be a string")
+            reason = reason_of(await json_object(request))
+        except BadBody as e:
+            return error(view, e.status, e.code, str(e))
         result = await deps.store.decide_suggestion(
             who.tenant_id,
             suggestion_id,
@@ -77,6 +75,19 @@ def register_suggestion_views(app: faust.App, deps: WebDeps, authenticate: Authe
             return error(view, 409, "conflict", message)
         if outcome == "changed":
             await _apply(deps, suggestion)
+            # What a person decided changes what the rest becomes: the activity's other
+            # candidates (a rejected target's rival), its thread's later messages. The
+            # linking agent that owns the activity re-evaluates it.
+            await deps.writer.relink(
+                [
+                    RelinkRequest(
+                        tenant_id=suggestion.tenant_id,
+                        shard_id=suggestion.source_shard_id,
+                        cascade=True,
+                        reason=f"suggestion {suggestion.id} {suggestion.status}",
+                    )
+                ]
+            )
         return view.json(suggestion.to_doc())
 
     @app.page("/api/v1/suggested-links/{suggestion_id}/approve")
@@ -130,16 +141,21 @@ async def _apply(deps: WebDeps, suggestion: SuggestedLink) -> None:
     )
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
+def reason_of(body: dict[str, Any]) -> str | None:
+    """The decision's `reason`: absent, null or a string of at most `MAX_REASON_CHARS`
+    characters (Unicode code points) that is valid Unicode; `BadBody` otherwise."""
+    reason = body.get("reason")
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
+        message = "reason must be a string"
+        raise BadBody(message)
+    if len(reason) > MAX_REASON_CHARS:
+        message = f"reason must be at most {MAX_REASON_CHARS} characters"
+        raise BadBody(message)
     try:
-        body = json.loads(raw)
-    except ValueError as e:
-        message = f"the body is not JSON: {e}"
-        raise ValueError(message) from e
-    if not isinstance(body, dict):
-        message = "the body must be a JSON object"
-        raise ValueError(message)  # noqa: TRY004  # one error type for every bad body
-    return body
+        reason.encode()
+    except UnicodeEncodeError:  # a lone surrogate escape ("\\ud800") would poison the record
+        message = "reason must be valid Unicode"
+        raise BadBody(message) from None
+    return reason

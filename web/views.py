@@ -17,13 +17,14 @@ from web.auth import Principal, authenticate
 from web.deps import WebDeps
 from web.http import authenticated, error, limit_of
 from web.ml_fields import register_ml_field_views
+from web.openapi import register_openapi
 from web.suggestions import register_suggestion_views
 
 __all__ = ["register_views"]
 
 logger = logging.getLogger(__name__)
 
-MAX_LIMIT = 500
+MAX_LIMIT = 500  # `limit` of the shard list; also in web/openapi.py (a unit test compares)
 READY_CHECK_TIMEOUT = 3.0
 
 
@@ -42,6 +43,7 @@ def register_views(app: faust.App, deps: WebDeps) -> None:
     register_suggestion_views(app, deps, principal)
     register_approval_page(app)
     register_ml_field_views(app, deps, principal)
+    register_openapi(app)
 
     @app.page("/health")
     class Health(View):

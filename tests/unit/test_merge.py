@@ -68,6 +68,18 @@ def test_same_content_from_a_new_sync_is_unchanged() -> None:
     again = merge(first, draft("e2", T0.replace(day=3)))
     assert again.kind is WriteKind.UNCHANGED
     assert again.shard.version == 1
+    assert again.refreshed and not again.changed  # the newer time is kept, no new version
+    assert again.shard.source.occurred_at == T0.replace(day=3)
+    assert again.shard.source.event_id == "e1"  # the version still names its own event
+
+
+def test_a_version_older_than_an_unchanged_resync_is_stale() -> None:
+    """X at day 1, Y at day 2, X again at day 3, delivered 1, 3, 2: the record is X."""
+    x1 = merge(None, draft("e1", T0, industry="X")).shard
+    x3 = merge(x1, draft("e3", T0.replace(day=3), industry="X"))
+    y2 = merge(x3.shard, draft("e2", T0.replace(day=2), industry="Y"))
+    assert y2.kind is WriteKind.STALE
+    assert y2.shard.structured_data["industry"] == "X"
 
 
 def test_contact_roles_kept_by_an_update_without_them_and_replaced_by_one_with_them() -> None:
