@@ -9,6 +9,7 @@ overridden (`shards.links`, `decide`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -74,9 +75,8 @@ class Linker:
             key = (event.tenant_id, event.shard_id)
             if event.shard_type in ACTIVITY_TYPES:
                 todo[key] = RelinkRequest(
-                    tenant_id=event.tenant_id, shard_id=event.shard_id, cascade=True,
-                    reason=event.type,
-                )  # fmt: skip
+                    tenant_id=event.tenant_id, shard_id=event.shard_id, reason=event.type
+                )
             elif event.shard_type in _TRIGGERS and not _only_ml_fields(event):
                 reason = f"{event.shard_type} {event.shard_id}"
                 for shard_id in await self._concerned(event):
@@ -87,11 +87,12 @@ class Linker:
         return list(todo.values())
 
     async def evaluate(self, request: RelinkRequest) -> list[RelinkRequest]:
-        """Evaluate one activity; the evaluations that follow from it (the later messages of
-        its thread and those that read it, when its links changed or `cascade` asks)."""
-        changed = await self.link(request.tenant_id, request.shard_id)
-        if not (changed or request.cascade):
-            return []
+        """Evaluate one activity; the evaluations that follow from it: the messages of its
+        thread whose last look at it is out of date (they inherit its links).
+
+        Decided from what is stored, not from whether this evaluation changed anything, so
+        a replay after a crash between the write and the follow-up requests asks again."""
+        await self.link(request.tenant_id, request.shard_id)
         reason = f"thread of {request.shard_id}"
         return [
             RelinkRequest(tenant_id=request.tenant_id, shard_id=follower, reason=reason)
@@ -106,9 +107,7 @@ class Linker:
 
     async def relink(self, tenant_id: str, shard_id: str) -> int:
         """Re-evaluate one activity and, after it, the later messages of its thread."""
-        return await self._run(
-            [RelinkRequest(tenant_id=tenant_id, shard_id=shard_id, cascade=True)]
-        )
+        return await self._run([RelinkRequest(tenant_id=tenant_id, shard_id=shard_id)])
 
     async def _run(self, requests: list[RelinkRequest]) -> int:
         todo = {(r.tenant_id, r.shard_id): r for r in requests}
@@ -133,18 +132,19 @@ class Linker:
         activity = activity_of(shard, tenant)
         now = datetime.now(UTC)
         decision = Decision()
-        looked_at: set[str] = set()
+        looked_at: dict[str, str] = {}
         if activity is not None:
             earlier = await self._earlier(shard)
             context = await self._context(shard, activity, tenant_id, earlier)
             found = candidates(activity, context, tenant)
             decision = decide(activity, found, tenant, context.decided)
             looked_at = {
-                s.id
+                s.id: ""
                 for group in (context.contacts, context.accounts, context.opportunities,
-                              context.users, context.referenced, earlier)
+                              context.users, context.referenced)
                 for s in group
             }  # fmt: skip
+            looked_at.update((s.id, inherited(s)) for s in earlier)
         # What it looked at: a later change of any of these re-evaluates it, even a change
         # that makes the record no longer match (a contact's old address, an account's
         # old domain, a thread message that moved later or to another thread), which no
@@ -152,7 +152,9 @@ class Linker:
         await self._store.put_link_context(tenant_id, shard_id, looked_at)
         # a deleted or cancelled activity keeps no automatic link and no pending suggestion
         automatic = [_link(c, "auto") for c in decision.links]
-        _, new, removed = await write_links(self._store, tenant_id, shard_id, automatic)
+        _, new, removed = await write_links(
+            self._store, tenant_id, shard_id, automatic, expected_etag=shard.etag
+        )
         events = link_change_events(tenant_id, shard_id, new, removed, now)
         for suggestion in decision.suggestions:
             assert activity is not None  # suggestions come from an activity's candidates
@@ -222,18 +224,20 @@ class Linker:
         return [s for s in found if s.id != shard.id]
 
     async def _followers(self, tenant_id: str, shard_id: str) -> list[str]:
-        """Later messages of the activity's thread (they inherit its links), and those whose
-        last linking read it (it was earlier in their thread, and may be no more)."""
+        """Messages whose view of this one is out of date: later ones of its thread that did
+        not see its links as they are now, and those that read it but should not have (it
+        moved later, or to another thread, or is gone)."""
+        readers = await self._store.link_readers(tenant_id, shard_id)
         shard = await self._store.get(tenant_id, shard_id)
-        if shard is None:
-            return []
-        later = {
-            s.id: s for s in await self._thread(shard) if activity_order(s) > activity_order(shard)
-        }
-        for source_id in await self._store.link_context_sources(tenant_id, [shard_id]):
-            if source_id not in later and (seen := await self._store.get(tenant_id, source_id)):
-                later[source_id] = seen
-        return [s.id for s in sorted(later.values(), key=activity_order)]
+        later: dict[str, Shard] = {}
+        if shard is not None:
+            at = activity_order(shard)
+            later = {s.id: s for s in await self._thread(shard) if activity_order(s) > at}
+        now = inherited(shard) if shard is not None else None
+        stale = [s for s in later.values() if readers.get(s.id) != now]
+        gone = [await self._store.get(tenant_id, i) for i in sorted(readers.keys() - later.keys())]
+        stale += [s for s in gone if s is not None]
+        return [s.id for s in sorted(stale, key=activity_order)]
 
     async def _concerned(self, event: ShardEvent) -> list[str]:
         """Every activity a new or changed contact, user, account or opportunity may concern,
@@ -366,6 +370,16 @@ def _event(
         status=status,
         occurred_at=at,
     )
+
+
+def inherited(shard: Shard) -> str:
+    """A digest of what later messages of its thread inherit from it: its links."""
+    kept = sorted(
+        f"{k.target_shard_type}:{k.target_shard_id}:{k.status}"
+        for k in shard.links
+        if k.status in ("auto", "approved")
+    )
+    return hashlib.sha1("\n".join(kept).encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def activity_order(shard: Shard) -> tuple[datetime, str]:

@@ -23,18 +23,24 @@ async def write_links(
     *,
     approved: Iterable[Link] = (),
     attempts: int = 5,
+    expected_etag: str | None = None,
 ) -> tuple[Shard | None, list[Link], list[Link]]:
     """Replace the shard's automatic links with `automatic`, add `approved` ones.
 
     Approved links already on the shard stay whatever `automatic` says. Returns the
     shard as written (None when it does not exist), the links that are new and the
-    automatic links that are gone (linking changed its mind).
+    automatic links that are gone (linking changed its mind). With `expected_etag` (the
+    version the caller's decision was made from), a shard that changed since raises
+    `ConcurrencyError` instead of being overwritten: the caller decides again.
     """
     automatic, approved = list(automatic), list(approved)
     for _ in range(attempts):
         shard = await store.get(tenant_id, shard_id)
         if shard is None or shard.etag is None:
             return None, [], []
+        if expected_etag is not None and shard.etag != expected_etag:
+            message = f"shard {shard_id} changed while its links were decided"
+            raise ConcurrencyError(message)
         kept = [link for link in shard.links if link.status in HUMAN_STATUSES]
         kept_targets = {link.target_shard_id for link in kept}
         for link in approved:
@@ -51,6 +57,8 @@ async def write_links(
         try:
             written = await store.replace(updated, if_match=shard.etag)
         except ConcurrencyError:
+            if expected_etag is not None:
+                raise
             continue
         after = {link.target_shard_id for link in links}
         return (

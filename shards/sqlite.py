@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS link_context (
     tenant_id TEXT NOT NULL,
     target_id TEXT NOT NULL,
     source_id TEXT NOT NULL,
+    seen      TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (tenant_id, target_id, source_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS link_context_by_source ON link_context (tenant_id, source_id);
@@ -380,9 +381,9 @@ class SqliteShardStore:
         return await self._run(write)
 
     async def put_link_context(
-        self, tenant_id: str, source_shard_id: str, target_ids: Collection[str]
+        self, tenant_id: str, source_shard_id: str, seen: Mapping[str, str]
     ) -> None:
-        """Replace the records an activity's last linking looked at."""
+        """Replace the records an activity's last linking looked at (id → what it saw)."""
 
         def write() -> None:
             with self._write() as db:
@@ -391,9 +392,9 @@ class SqliteShardStore:
                     (tenant_id, source_shard_id),
                 )
                 db.executemany(
-                    "INSERT OR IGNORE INTO link_context (tenant_id, target_id, source_id) "
-                    "VALUES (?, ?, ?)",
-                    [(tenant_id, target, source_shard_id) for target in sorted(set(target_ids))],
+                    "INSERT OR REPLACE INTO link_context (tenant_id, target_id, source_id, seen) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(tenant_id, target, source_shard_id, seen[target]) for target in sorted(seen)],
                 )
 
         await self._run(write)
@@ -419,6 +420,21 @@ class SqliteShardStore:
             return sorted(found)
 
         return await self._run(read)
+
+    async def link_readers(self, tenant_id: str, target_id: str) -> dict[str, str]:
+        """Activities whose last linking looked at `target_id`, and what they saw of it."""
+        rows = await self._run(
+            lambda: (
+                self._db()
+                .execute(
+                    "SELECT source_id, seen FROM link_context "
+                    "WHERE tenant_id = ? AND target_id = ?",
+                    (tenant_id, target_id),
+                )
+                .fetchall()
+            )
+        )
+        return {source: seen for source, seen in rows}
 
     async def decisions_for(self, tenant_id: str, source_shard_id: str) -> dict[str, str]:
         """Target shard id → "approved" | "rejected" for one source's decided suggestions."""

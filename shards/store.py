@@ -117,13 +117,17 @@ class ShardStore(Protocol):
         """Withdraw the source's pending suggestions whose target is not in `keep`; those."""
 
     async def put_link_context(
-        self, tenant_id: str, source_shard_id: str, target_ids: Collection[str]
+        self, tenant_id: str, source_shard_id: str, seen: Mapping[str, str]
     ) -> None:
-        """Record the CRM records an activity's last linking looked at (replacing the last)."""
+        """Record what an activity's last linking looked at (replacing the last): the CRM
+        records and earlier thread messages, each with a digest of what it saw of it."""
 
     async def link_context_sources(self, tenant_id: str, target_ids: Collection[str]) -> list[str]:
         """Activities whose last linking looked at any of these records: a change of one of
         them (even of a value that no longer matches) re-evaluates them."""
+
+    async def link_readers(self, tenant_id: str, target_id: str) -> dict[str, str]:
+        """Activities whose last linking looked at `target_id`, and what they saw of it."""
 
     async def decisions_for(self, tenant_id: str, source_shard_id: str) -> dict[str, str]:
         """Target id → decided status (approved, rejected) for one source shard."""

@@ -155,8 +155,6 @@ class RelinkRequest(_Wire):
 
     tenant_id: str
     shard_id: str
-    #: also re-evaluate the later messages of its thread, whatever the result
-    cascade: bool = False
     reason: str = ""
 
 

@@ -83,7 +83,6 @@ def register_suggestion_views(app: faust.App, deps: WebDeps, authenticate: Authe
                     RelinkRequest(
                         tenant_id=suggestion.tenant_id,
                         shard_id=suggestion.source_shard_id,
-                        cascade=True,
                         reason=f"suggestion {suggestion.id} {suggestion.status}",
                     )
                 ]

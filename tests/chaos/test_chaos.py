@@ -254,7 +254,8 @@ def stalls(cluster: Cluster) -> dict[str, float]:
 
 
 async def linking_fixpoint(db: Path) -> tuple[int, list[str]]:
-    """Activities checked, and those whose links or suggestions one pass would change."""
+    """Activities checked, and how those whose links or suggestions one pass would change
+    differ (before → after)."""
     async with SqliteShardStore(db) as store:
         tenants = TenantDirectory({TENANT: CONFIG})
 
@@ -298,7 +299,9 @@ async def linking_fixpoint(db: Path) -> tuple[int, list[str]]:
         for activity in sorted(activities, key=activity_order):
             await linker.link(TENANT, activity.id)
         after = await state()
-        return len(activities), [k for k in before if before[k] != after[k]]
+        return len(activities), [
+            f"{k}: {before[k]} -> {after[k]}" for k in before if before[k] != after[k]
+        ]
 
 
 def test_chaos(tmp_path: Path, rabbitmq_url: str) -> None:
@@ -355,7 +358,7 @@ def test_chaos(tmp_path: Path, rabbitmq_url: str) -> None:
         print(f"dead letters: {len(letters)} bad events, repeated by redelivery: {repeated}")
 
         checked, differ = asyncio.run(linking_fixpoint(db))
-        assert differ == [], f"{len(differ)} of {checked} activities differ from one pass"
+        assert differ == [], f"{len(differ)} of {checked} activities differ from one pass: {differ}"
 
         rebuild = subprocess.run(
             [COMMAND, "ml-fields-rebuild", "--tenant", TENANT, "--dry-run"],
