@@ -14,6 +14,7 @@ from processors.bootstrap import Adapters, build_adapters
 from processors.commands import register_commands
 from streams.channels import StreamWriter, Topics
 from streams.end_offsets import TrueEndTransport
+from streams.watchdog import ConsumerWatchdog
 from tables.ml_fields import StoreMlFields, TableDeps
 from tables.ml_fields import register as register_ml_fields
 from web.deps import MlFieldsSource, WebDeps
@@ -28,7 +29,8 @@ class ProcessorsApp(faust.App):
     """A Faust app that starts its adapters before any agent runs.
 
     Everything the app holds beyond Faust's own is set here, at construction: the
-    settings, the adapters, the contract's topics and the writer agents emit through.
+    settings, the adapters, the contract's topics, the writer agents emit through and
+    the consumer's progress watchdog (a timer of the worker).
     """
 
     def __init__(self, settings: Settings, adapters: Adapters, **conf: Any) -> None:
@@ -38,6 +40,8 @@ class ProcessorsApp(faust.App):
         self.contract_topics = Topics.declare(self, settings.TOPIC_PARTITIONS)
         self.writer = StreamWriter(self.contract_topics)
         self.agent_names: list[str] = []
+        self.watchdog = ConsumerWatchdog(self, settings.STALL_TIMEOUT)
+        self.timer(self.watchdog.interval, name="consumer_watchdog")(self.watchdog.check)
 
     def _new_transport(self) -> TransportT:
         """aiokafka, with recovery end offsets checked by a fetch (`streams.end_offsets`)."""
@@ -103,8 +107,9 @@ def create_app(settings: Settings, **overrides: Any) -> ProcessorsApp:
         app, settings.CONSUMER_TYPE, agent_deps, after_linking=after_linking
     )
     web_deps = WebDeps(
-        settings, a.store, app.writer, a.admin, a.blobs, ml_fields, tuple(app.agent_names)
-    )
+        settings, a.store, app.writer, a.admin, a.blobs, ml_fields, tuple(app.agent_names),
+        consumer_stalls=app.watchdog.stalled,
+    )  # fmt: skip
     register_views(app, web_deps)
     register_commands(app, settings, adapters, app.writer)
     return app

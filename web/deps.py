@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,3 +44,5 @@ class WebDeps:
     blobs: BlobStore
     ml_fields: MlFieldsSource
     agent_names: tuple[str, ...]
+    #: partitions the consumer's watchdog finds stalled right now (`/ready` check "consumer")
+    consumer_stalls: Callable[[], Sequence[str]] = tuple

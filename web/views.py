@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -64,6 +65,7 @@ def register_views(app: faust.App, deps: WebDeps) -> None:
                 "broker": await _check(deps.admin.ping()),
                 "store": await _check(deps.store.ping()),
                 "blobs": await _check(deps.blobs.ping()),
+                "consumer": _consumer_check(deps.consumer_stalls()),
             }
             ready = all(c["ok"] for c in checks.values())
             return self.json(
@@ -108,6 +110,14 @@ def register_views(app: faust.App, deps: WebDeps) -> None:
             return self.json(
                 {"items": [s.to_doc() for s in page.items], "nextCursor": page.continuation}
             )
+
+
+def _consumer_check(stalled: Sequence[str]) -> dict[str, Any]:
+    """Not ok while the watchdog finds partitions with lag and no progress."""
+    if not stalled:
+        return {"ok": True}
+    names = ", ".join(stalled)
+    return {"ok": False, "error": f"no progress on {names}", "stalled": list(stalled)}
 
 
 async def _check(probe: Any) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""Issue 11: a worker killed mid-backlog and restarted links every email, and nothing stays
+uncommitted (a smaller `benchmarks/stall_repro.py`, through RabbitMQ and the bridge).
+
+Before the fix, a restarted worker lost the stream records its fetcher delivered while
+table recovery finished (Faust cleared them, then skipped them as already read): the
+emails behind them stayed unlinked, the partitions' committed offsets stopped for good
+and the worker idled (1 run in 5 of this size, 2 in 5 at 3,000 emails; decisions.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bridge.publisher import RawEventPublisher
+from tests.e2e.conftest import Pipeline, running_pipeline
+from tests.fixtures import generic_email as ge
+from tests.fixtures import salesforce as sf
+
+TENANT = "t-demo"
+ACCOUNTS = 30
+EMAILS = 900
+REP = "dan.ortiz@northwind-sales.com"
+LINKED_WITHIN = 30.0
+
+
+def records(now: datetime) -> list[dict[str, Any]]:
+    """Accounts with a contact and an open opportunity each, at random places among
+    emails from and to those contacts."""
+    crm = []
+    for i in range(ACCOUNTS):
+        account, contact, opp = f"001ST{i:013d}", f"003ST{i:013d}", f"006ST{i:013d}"
+        crm += [
+            sf.envelope(TENANT, "Account", account,
+                        {"Name": f"Customer {i}", "Website": f"https://cust{i}.example.com"}),
+            sf.envelope(TENANT, "Contact", contact,
+                        {"FirstName": "Buyer", "LastName": f"N{i}", "AccountId": account,
+                         "Email": f"buyer{i}@cust{i}.example.com"}),
+            sf.envelope(TENANT, "Opportunity", opp,
+                        {"Name": f"Deal {i}", "AccountId": account, "StageName": "Qualify",
+                         "CloseDate": (now + timedelta(days=30)).date().isoformat(),
+                         "IsClosed": False, "IsWon": False, "Amount": 1000 * (i + 1)}),
+        ]  # fmt: skip
+    mail = []
+    for k in range(EMAILS):
+        i = k % ACCOUNTS
+        customer = f"buyer{i}@cust{i}.example.com"
+        sender, to = (customer, [REP]) if k % 3 else (REP, [customer])
+        sent = (now - timedelta(hours=k % 500)).isoformat().replace("+00:00", "Z")
+        envelope = ge.email(sender, to, external_id=f"st-{k}", sentAt=sent, threadId=f"t-{k}")
+        envelope["tenantId"] = TENANT
+        mail.append(envelope)
+    rng = random.Random(11)
+    mixed = crm + mail
+    rng.shuffle(mixed)
+    return mixed
+
+
+def counts(db: Path) -> tuple[int, int]:
+    """(emails stored, emails linked to an opportunity) of the tenant."""
+    if not db.exists():
+        return 0, 0
+    with sqlite3.connect(db, timeout=30) as conn:
+        stored, linked = conn.execute(
+            'SELECT COUNT(*), COALESCE(SUM(doc LIKE \'%"targetShardType":"Opportunity"%\'), 0)'
+            " FROM shards WHERE tenant_id = ? AND shard_type = 'Email'",
+            (TENANT,),
+        ).fetchone()
+    return int(stored), int(linked)
+
+
+def wait_until(what: str, check: Any, timeout: float, every: float = 0.25) -> float:
+    """Seconds until `check()` was true."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+    return time.monotonic() - started
+
+
+def metric_lines(pipe: Pipeline, prefix: str) -> dict[str, float]:
+    text = httpx.get(f"{pipe.base_url}/metrics", timeout=5).text
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix)
+    }
+
+
+async def publish(pipe: Pipeline, events: list[dict[str, Any]]) -> None:
+    async with RawEventPublisher(
+        pipe.env["RABBITMQ_URL"], queue_prefix=pipe.env["BRIDGE_QUEUE_PREFIX"]
+    ) as publisher:
+        await publisher.publish_events([json.dumps(e).encode() for e in events])
+
+
+def test_a_worker_killed_mid_backlog_links_every_email_within_30_s(
+    tmp_path: Path, rabbitmq_url: str
+) -> None:
+    with running_pipeline(
+        tmp_path, rabbitmq_url, CONSUMER_TYPE="light", TABLE_STORE="memory://",
+        STALL_TIMEOUT="20",
+    ) as pipe:  # fmt: skip
+        db = pipe.data_dir / "data" / "shards.sqlite3"
+        asyncio.run(publish(pipe, records(datetime.now(UTC))))
+        wait_until("the first email", lambda: counts(db)[0] > 0, 60)
+        time.sleep(3)  # 2-4 s into the backlog
+        pipe.kill("worker")
+        assert counts(db)[1] < EMAILS, "killed too late: linking had finished"
+        pipe.start("worker", "worker")
+        pipe.wait_healthy()
+        wait_until("every email stored", lambda: counts(db)[0] == EMAILS, 90)
+        linking = wait_until("every email linked", lambda: counts(db)[1] == EMAILS, 60)
+        assert linking <= LINKED_WITHIN, f"linking took {linking:.0f} s after the backlog drained"
+
+        # nothing left behind: the group commits everything (no stuck partition)
+        def caught_up() -> bool:
+            lag = metric_lines(pipe, "integration_consumer_lag{")
+            return bool(lag) and not any(lag.values())
+
+        wait_until("no consumer lag left", caught_up, 60, every=1)
+        lag = metric_lines(pipe, "integration_consumer_lag{")
+        for topic in ("shard.events", "linking.requests", "integration.raw.email"):
+            for partition in range(4):
+                assert f'integration_consumer_lag{{partition="{partition}",topic="{topic}"}}' in lag
+        assert not metric_lines(pipe, "integration_consumer_stalls_total{")
+        ready = httpx.get(f"{pipe.base_url}/ready", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["consumer"] == {"ok": True}
