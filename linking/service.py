@@ -283,6 +283,7 @@ class Linker:
             tenant_id=shard.tenant_id,
             source_shard_id=shard.id,
             source_shard_type=shard.shard_type,
+            raised_by="linking",
             target_shard_id=candidate.target_shard_id,
             target_shard_type=candidate.target_shard_type,
             confidence=candidate.confidence,

@@ -367,7 +367,7 @@ class SqliteShardStore:
                 ).fetchall()
                 for (doc,) in rows:
                     current = SuggestedLink.model_validate_json(doc)
-                    if current.target_shard_id in kept:
+                    if current.target_shard_id in kept or current.raised_by != "linking":
                         continue
                     gone = current.model_copy(update={"status": "withdrawn", "decided_at": at})
                     db.execute(

@@ -114,7 +114,8 @@ class ShardStore(Protocol):
     async def withdraw_suggestions(
         self, tenant_id: str, source_shard_id: str, keep: Collection[str], at: datetime
     ) -> list[SuggestedLink]:
-        """Withdraw the source's pending suggestions whose target is not in `keep`; those."""
+        """Withdraw the source's pending suggestions raised by linking whose target is not
+        in `keep`; those."""
 
     async def put_link_context(
         self, tenant_id: str, source_shard_id: str, seen: Mapping[str, str]

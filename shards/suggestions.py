@@ -43,6 +43,8 @@ class SuggestedLink(BaseModel):
     reason: str = ""
     source_summary: dict[str, Any] = Field(default_factory=dict)
     status: SuggestionStatus = "pending_review"
+    #: who raised it: "linking" for the linker's own (only those can it withdraw)
+    raised_by: str | None = None
     created_at: datetime
     decided_at: datetime | None = None
     decided_by: str | None = None

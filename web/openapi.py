@@ -183,6 +183,10 @@ _SUGGESTED_LINK = {
         "reason": {"type": "string", "description": "why linking proposed it"},
         "sourceSummary": {"type": "object"},
         "status": {"type": "string", "enum": list(get_args(SuggestionStatus))},
+        "raisedBy": {
+            "type": "string",
+            "description": "linking for the linker's own: only those are withdrawn by it",
+        },
         "createdAt": {"type": "string", "format": "date-time"},
         "decidedAt": {"type": "string", "format": "date-time"},
         "decidedBy": {"type": "string"},
