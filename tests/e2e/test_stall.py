@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_backlog_links_every_email_within_30_s(
 ) -> None:
     with running_pipeline(
         tmp_path, rabbitmq_url, CONSUMER_TYPE="light", TABLE_STORE="memory://",
-        STALL_TIMEOUT="20",
+        STALL_TIMEOUT="600",  # the watchdog must not mask a regression of the fix
     ) as pipe:  # fmt: skip
         db = pipe.data_dir / "data" / "shards.sqlite3"
         asyncio.run(publish(pipe, records(datetime.now(UTC))))
