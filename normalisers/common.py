@@ -57,15 +57,26 @@ def build_draft(
     unstructured: dict[str, Any] | None = None,
     *,
     kind: str | None = None,
+    external_id: str | None = None,
+    occurred_at: str | None = None,
+    cleared: frozenset[str] = frozenset(),
 ) -> ShardDraft:
     """A validated draft whose id is deterministic in (tenant, provider, kind, externalId).
 
     `kind` defaults to the data type (`email`, `message`, `event` ...), as CONTRACT §3 says.
+    `external_id` is the id of the record the event is about when the payload names it
+    (a chat edit or delete names the message it changes), else the envelope's;
+    `occurred_at` (RFC 3339, from the payload) stands in for an envelope without one;
+    `cleared` names the fields a delete empties instead of keeping (`ShardDraft.cleared`).
     """
     validate_structured_data(shard_type, structured)
     kind = kind or event.data_type
+    external_id = external_id or event.external_id
+    at = event.occurred_at
+    if at is None and occurred_at is not None:
+        at = datetime.fromisoformat(occurred_at)
     return ShardDraft(
-        id=shard_id(event.tenant_id, event.provider, kind, event.external_id),
+        id=shard_id(event.tenant_id, event.provider, kind, external_id),
         tenant_id=event.tenant_id,
         shard_type=shard_type,
         schema_version=definition(shard_type).schema_version,
@@ -75,11 +86,12 @@ def build_draft(
             provider=event.provider,
             integration_id=event.integration_id,
             entity_type=event.entity_type or kind,
-            external_id=event.external_id,
+            external_id=external_id,
             event_id=event.event_id,
             sync_task_id=event.sync_task_id,
-            occurred_at=event.occurred_at,
+            occurred_at=at,
         ),
+        cleared=cleared,
     )
 
 

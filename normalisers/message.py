@@ -1,11 +1,17 @@
 """Chat messages (generic, Slack, Microsoft Teams) become drafts of Message shards.
 
-Shard identity: the draft's id comes from the envelope's `externalId`, which
-integration-sync sets to the record's own id, stable across edits and deletes:
-Slack `<channel>:<ts>` of the original message (for `message_changed` that is
-`message.ts`, for `message_deleted` it is `deleted_ts`), the Teams message id.
-An edit or a delete therefore updates the shard of the message it changes, and a
-delete keeps that shard with `deleted: true`.
+Shard identity: an edit or a delete is about a message, and the payload says which,
+whatever `externalId` the envelope carries (the message's id, or the edit's or
+delete's own): Slack `<channel>:<ts>` of the message (`message.ts` of a
+`message_changed`, `deleted_ts` of a `message_deleted`), the Teams message id (the
+`chatMessage`'s `id`, or the `resourceData.id` / `resource` path of a Graph change
+notification). An edit or a delete therefore updates the shard of the message it
+changes and never makes one of its own; a delete keeps that shard with `deleted: true`
+and empties its text, mentions and attachments. The generic shape is the message
+itself (no edit or delete events): its envelope's `externalId` is the message's.
+A payload's own time (an edit's `edited.ts`, a delete's `event_ts`, Graph's
+`lastModifiedDateTime`) orders versions when the envelope has no `occurredAt`, so an
+edit that arrives before its original still wins.
 
 People: Slack and Teams name users by id only. integration-sync may add
 `payload.userDirectory`, `{"<user id>": {"email": ..., "name": ...}}`, for the users
@@ -17,8 +23,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import unquote
 
 from core.exceptions import MappingError, ShardValidationError
 from core.html import MAX_HTML_BYTES, html_to_text
@@ -41,26 +49,57 @@ _SLACK_TS: Final = re.compile(r"^(\d{1,12})(?:\.(\d{1,6}))?$")
 _SLACK_ENTITY: Final = re.compile(r"<([^<>]+)>")
 #: Teams wraps each mention in `<at id="0">Name</at>`; an `@` makes it read as one.
 _TEAMS_AT: Final = re.compile(r"(<at\b[^<>]{0,200}>)", re.IGNORECASE)
+#: `messages('1616990032035')`, `replies('…')`, `chats('19:…')`, `channels('…')`, `teams('…')`
+#: in a Graph change notification's `resource` (or the slash form `messages/1616990032035`).
+_GRAPH_SEGMENT: Final = re.compile(
+    r"(teams|channels|chats|messages|replies)(?:\('([^']+)'\)|/([^/]+))"
+)
+#: What a delete empties on the message's shard (its text goes with the draft's own).
+_CLEARED_BY_DELETE: Final = frozenset({"mentions", "participants", "attachments"})
+
+
+@dataclass(slots=True)
+class _Chat:
+    """One read chat record: the Message's data and which message it is, when it says."""
+
+    structured: dict[str, Any]
+    text: str
+    truncated: bool = False
+    #: the message's own id (`<channel>:<ts>`, the Teams id); None: the envelope's
+    external_id: str | None = None
+    #: when this version of the message was made, from the payload (RFC 3339)
+    version_at: str | None = None
 
 
 def normalise_message(event: RawEvent, tenant: TenantConfig) -> ShardDraft:
     """The Message draft of one raw chat message; `MappingError` when it cannot be read.
 
     `event.provider` picks the shape: `slack` (Events API `message` event), `teams`
-    (Graph `chatMessage`), anything else the generic shape of CONTRACT §1.
+    (Graph `chatMessage`, or a Graph change notification about one), anything else the
+    generic shape of CONTRACT §1.
     """
     if event.provider == "slack":
-        structured, text, truncated = _slack(event.payload)
+        chat = _slack(event.payload)
     elif event.provider == "teams":
-        structured, text, truncated = _teams(event.payload)
+        chat = _teams(event.payload)
     else:
-        structured, text, truncated = _generic(event.payload)
+        chat = _generic(event.payload)
+    structured = chat.structured
     _classify(structured, tenant)
-    unstructured: dict[str, Any] = {"text": text}
-    if truncated:
+    unstructured: dict[str, Any] = {"text": chat.text}
+    if chat.truncated:
         unstructured["truncated"] = True
+    deleted = structured.get("deleted") is True
     try:
-        return build_draft(event, "Message", structured, unstructured)
+        return build_draft(
+            event,
+            "Message",
+            structured,
+            unstructured,
+            external_id=chat.external_id,
+            occurred_at=chat.version_at,
+            cleared=_CLEARED_BY_DELETE if deleted else frozenset(),
+        )
     except ShardValidationError as e:
         raise MappingError(str(e)) from e
 
@@ -68,14 +107,16 @@ def normalise_message(event: RawEvent, tenant: TenantConfig) -> ShardDraft:
 # --- generic -------------------------------------------------------------------------------
 
 
-def _generic(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+def _generic(payload: dict[str, Any]) -> _Chat:
     sender = _generic_person(payload.get("sender"), "sender")
     if not any(sender.values()):
         message = "sender: names no one (no email, name or userId)"
         raise MappingError(message)
     mentions = [_generic_person(m, "mentions") for m in _list(payload, "mentions")]
     text, truncated = _plain_text(payload.get("text"), "text")
-    structured = {
+    sent_at = utc_iso(require(payload, "sentAt"), field="sentAt")
+    edited_at = utc_iso(payload.get("editedAt"), field="editedAt")
+    structured: dict[str, Any] = {
         "messageId": _id(require(payload, "messageId"), "messageId"),
         "threadId": _optional_id(payload.get("threadId"), "threadId"),
         "channelId": _id(require(payload, "channelId"), "channelId"),
@@ -83,11 +124,13 @@ def _generic(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
         "sender": sender,
         "mentions": unique_people(mentions),
         "participants": unique_people([sender, *mentions]),
-        "sentAt": utc_iso(require(payload, "sentAt"), field="sentAt"),
-        "editedAt": utc_iso(payload.get("editedAt"), field="editedAt"),
+        "sentAt": sent_at,
+        "editedAt": edited_at,
         "deleted": _flag(payload.get("deleted"), "deleted"),
     }
-    return structured, text, truncated
+    if structured["deleted"]:
+        return _Chat(_tombstone(structured), "", version_at=edited_at)
+    return _Chat(structured, text, truncated, version_at=edited_at or sent_at)
 
 
 def _generic_person(value: Any, field: str) -> Person:
@@ -103,7 +146,7 @@ def _generic_person(value: Any, field: str) -> Person:
 # --- Slack ---------------------------------------------------------------------------------
 
 
-def _slack(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+def _slack(payload: dict[str, Any]) -> _Chat:
     body = payload
     # integration-sync normally sends the event itself; a whole Events API callback is unwrapped.
     if payload.get("type") == "event_callback":
@@ -113,6 +156,7 @@ def _slack(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
     subtype = body.get("subtype")
     deleted = False
     if subtype in ("message_changed", "message_replied"):
+        # `message` is the message as it now is; `ts` and `event_ts` are the event's own
         message = _object(body, "message", required=True)
     elif subtype == "message_deleted":
         deleted_ts = require(body, "deleted_ts")
@@ -124,6 +168,10 @@ def _slack(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
     sent_at = _slack_time(ts, "ts")
     thread_ts = _optional_id(message.get("thread_ts"), "thread_ts")
     edited = _object(message, "edited")
+    edited_at = _slack_time(edited["ts"], "edited.ts") if edited.get("ts") else None
+    event_ts = body.get("event_ts") or body.get("ts")
+    changes = subtype in ("message_changed", "message_replied", "message_deleted")
+    event_at = _slack_time(event_ts, "event_ts") if changes and event_ts else None
 
     sender = _slack_sender(message, directory)
     raw_text, truncated = _plain_text(message.get("text"), "text")
@@ -140,11 +188,16 @@ def _slack(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
         "mentions": unique_people(mentions),
         "participants": unique_people([p for p in (sender, *mentions) if p is not None]),
         "sentAt": sent_at,
-        "editedAt": _slack_time(edited["ts"], "edited.ts") if edited.get("ts") else None,
+        "editedAt": edited_at,
         "deleted": deleted,
         "attachments": [_slack_file(f) for f in _list(message, "files")],
     }
-    return structured, text, truncated
+    external_id = f"{channel}:{ts}"
+    if deleted:
+        structured["deletedAt"] = event_at
+        return _Chat(_tombstone(structured), "", external_id=external_id, version_at=event_at)
+    version_at = event_at or edited_at or sent_at
+    return _Chat(structured, text, truncated, external_id=external_id, version_at=version_at)
 
 
 def _slack_time(value: Any, field: str) -> str:
@@ -221,7 +274,17 @@ def _slack_file(value: Any) -> dict[str, Any]:
 # --- Microsoft Teams -----------------------------------------------------------------------
 
 
-def _teams(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+def _teams(payload: dict[str, Any]) -> _Chat:
+    batch = payload.get("value")
+    if isinstance(batch, list) and len(batch) == 1 and isinstance(batch[0], dict):
+        payload = {**batch[0], **_extras(payload)}  # a notification collection of one
+    if "changeType" in payload and "resource" in payload:
+        return _teams_notification(payload)
+    return _teams_message(payload)
+
+
+def _teams_message(payload: dict[str, Any]) -> _Chat:
+    """A Graph `chatMessage` resource (GET, delta, or the decrypted content of a notification)."""
     directory = _directory(payload)
     message_id = _id(require(payload, "id"), "id")
     channel_identity = _object(payload, "channelIdentity")
@@ -237,6 +300,9 @@ def _teams(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
     sender = _teams_sender(_object(payload, "from"), directory)
     mentions = [p for p in (_teams_mention(m, directory) for m in _list(payload, "mentions")) if p]
     text, truncated = _teams_body(_object(payload, "body"))
+    deleted_at = utc_iso(payload.get("deletedDateTime"), field="deletedDateTime")
+    edited_at = utc_iso(payload.get("lastEditedDateTime"), field="lastEditedDateTime")
+    sent_at = utc_iso(require(payload, "createdDateTime"), field="createdDateTime")
     structured = {
         "messageId": message_id,
         "threadId": thread_id,
@@ -249,13 +315,79 @@ def _teams(payload: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
         "sender": sender,
         "mentions": unique_people(mentions),
         "participants": unique_people([p for p in (sender, *mentions) if p is not None]),
-        "sentAt": utc_iso(require(payload, "createdDateTime"), field="createdDateTime"),
-        "editedAt": utc_iso(payload.get("lastEditedDateTime"), field="lastEditedDateTime"),
-        "deleted": payload.get("deletedDateTime") not in (None, ""),
-        "deletedAt": utc_iso(payload.get("deletedDateTime"), field="deletedDateTime"),
+        "sentAt": sent_at,
+        "editedAt": edited_at,
+        "deleted": deleted_at is not None,
+        "deletedAt": deleted_at,
         "attachments": [_teams_attachment(a) for a in _list(payload, "attachments")],
     }
-    return structured, text, truncated
+    modified_at = utc_iso(payload.get("lastModifiedDateTime"), field="lastModifiedDateTime")
+    version_at = deleted_at or modified_at or edited_at or sent_at
+    if deleted_at is not None:
+        return _Chat(_tombstone(structured), "", external_id=message_id, version_at=version_at)
+    return _Chat(structured, text, truncated, external_id=message_id, version_at=version_at)
+
+
+def _teams_notification(payload: dict[str, Any]) -> _Chat:
+    """A Graph change notification about a `chatMessage`.
+
+    `resource` names the message (`chats('…')/messages('…')`, `teams('…')/channels('…')/
+    messages('…')[/replies('…')]`) and `resourceData.id` its id. A `deleted` one carries
+    nothing else: the message's shard is marked deleted and emptied. A `created` or
+    `updated` one is read from its content, which integration-sync decrypts into
+    `resourceData` (Graph sends it encrypted in `encryptedContent`).
+    """
+    change = payload.get("changeType")
+    resource = payload.get("resource")
+    if not isinstance(resource, str) or not resource:
+        message = "resource: expected the changed message's path"
+        raise MappingError(message)
+    data = _object(payload, "resourceData")
+    segments: dict[str, str] = {}
+    for kind, quoted, bare in _GRAPH_SEGMENT.findall(resource):
+        segments.setdefault(kind, unquote(quoted or bare))
+        if kind == "replies":
+            segments["root"] = segments.get("messages", "")
+    message_id = _optional_id(data.get("id"), "resourceData.id") or segments.get(
+        "replies", segments.get("messages")
+    )
+    if message_id is None:
+        message = f"resource: names no message: {resource!r}"
+        raise MappingError(message)
+    if change != "deleted":
+        if "createdDateTime" not in data:
+            message = (
+                f"a {change!r} notification without the message's content "
+                "(decrypted resourceData): fetch the message and send it instead"
+            )
+            raise MappingError(message)
+        content = {k: v for k, v in data.items() if not k.startswith("@odata")}
+        return _teams_message({**content, **_extras(payload), "id": message_id})
+    channel_id = segments.get("channels")
+    chat_id = segments.get("chats")
+    if channel_id is None and chat_id is None:
+        message = f"resource: names no channel or chat: {resource!r}"
+        raise MappingError(message)
+    # A notification carries no time: the envelope's `occurredAt` orders it.
+    at = None
+    structured: dict[str, Any] = {
+        "messageId": message_id,
+        "threadId": (segments.get("root") or message_id) if channel_id else chat_id,
+        "channelId": channel_id or chat_id,
+        "teamId": segments.get("teams"),
+        "chatId": chat_id,
+        "mentions": [],
+        "participants": [],
+        "attachments": [],
+        "deleted": True,
+        "deletedAt": at,
+    }
+    return _Chat(structured, "", external_id=message_id, version_at=at)
+
+
+def _extras(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What integration-sync adds beside a provider's record (`channelName`, `userDirectory`)."""
+    return {k: payload[k] for k in ("channelName", "userDirectory") if k in payload}
 
 
 def _teams_sender(identity: Mapping[str, Any], directory: Directory) -> Person | None:
@@ -308,6 +440,18 @@ def _teams_attachment(value: Any) -> dict[str, Any]:
 
 
 # --- shared --------------------------------------------------------------------------------
+
+
+def _tombstone(structured: dict[str, Any]) -> dict[str, Any]:
+    """A deleted message: who wrote it, where and when stay; what it said and named go."""
+    sender = structured.get("sender")
+    return {
+        **structured,
+        "deleted": True,
+        "mentions": [],
+        "participants": [sender] if sender else [],
+        "attachments": [],
+    }
 
 
 def _directory(payload: Mapping[str, Any]) -> Directory:

@@ -87,6 +87,10 @@ class ShardDraft:
     structured_data: dict[str, Any]
     unstructured_data: dict[str, Any]
     source: ShardSource
+    #: fields a delete empties (a chat message's mentions, participants, attachments):
+    #: a delete otherwise keeps what was known of the record; its text goes with the
+    #: draft's own (empty) unstructured data
+    cleared: frozenset[str] = frozenset()
 
 
 class WriteKind(StrEnum):
@@ -152,7 +156,7 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
     stored_at, incoming_at = existing.source.occurred_at, draft.source.occurred_at
     if stored_at is not None and incoming_at is not None and incoming_at < stored_at:
         return WriteOutcome(WriteKind.STALE, existing)
-    structured = _keep_derived(existing.structured_data, draft.structured_data)
+    structured = _keep_derived(existing.structured_data, draft.structured_data, draft.cleared)
     structured = _history(existing.structured_data, draft, now, base=structured)
     changed = _changed_fields(existing.structured_data, structured)
     unstructured = draft.unstructured_data or (
@@ -226,11 +230,15 @@ def _history(
     return new
 
 
-def _keep_derived(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def _keep_derived(
+    old: dict[str, Any], new: dict[str, Any], cleared: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     if new.get("deleted") is True or new.get("status") == "cancelled":
         # A delete or cancellation often carries only the id (the rest null or empty):
-        # mark the shard, keep what was known about the record.
-        return {**old, **{k: v for k, v in new.items() if v not in (None, "", [], {})}}
+        # mark the shard, keep what was known about the record but what the draft clears.
+        kept = {**old, **{k: v for k, v in new.items() if v not in (None, "", [], {})}}
+        kept.update({k: new[k] for k in cleared if k in new})
+        return kept
     kept = {k: old[k] for k in DERIVED_FIELDS if k in old and k not in new}
     return {**new, **kept} if kept else new
 
