@@ -9,6 +9,7 @@ carry its required fields.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -26,7 +27,12 @@ from pydantic import (
 
 from core.exceptions import ConfigurationError, MappingError
 from core.html import html_to_text
-from mappings.transforms import TRANSFORMS, TransformContext, apply_transform
+from mappings.transforms import (
+    REFERENCE_TRANSFORMS,
+    TRANSFORMS,
+    TransformContext,
+    apply_transform,
+)
 from shards.ids import shard_id
 from shards.model import ShardDraft, ShardSource
 from shards.types import SHARD_TYPES, definition, validate_structured_data
@@ -36,6 +42,7 @@ __all__ = [
     "EntityMapping",
     "FieldMapping",
     "ProviderMapping",
+    "external_field",
     "load_mapping_file",
     "lookup",
     "map_crm_event",
@@ -229,11 +236,40 @@ def _map_fields(event: RawEvent, entity: EntityMapping) -> dict[str, Any]:
             missing.append(field)
         if result is not None:
             structured[field.target] = result
+            _keep_provider_ids(structured, field, value, ctx)
     if missing and structured.get("deleted") is not True:
         first = missing[0]
         message = f"required field {first.target} (from {first.source}) is missing"
         raise MappingError(message)
     return structured
+
+
+def external_field(target: str) -> str:
+    """Where a reference field's provider id goes: `accountId` → `accountExternalId`,
+    `contactIds` → `contactExternalIds`, `parentId` → `parentExternalId`."""
+    for suffix in ("Ids", "Id"):
+        if target.endswith(suffix) and len(target) > len(suffix):
+            return f"{target[: -len(suffix)]}External{suffix}"
+    return f"{target}ExternalId"
+
+
+def _keep_provider_ids(
+    structured: dict[str, Any], field: FieldMapping, value: Any, ctx: TransformContext
+) -> None:
+    """Beside each reference (a shard id), the provider's id of the record it names.
+
+    The same transform picks the same record (a polymorphic lookup's id of the wanted
+    type, a list without repeats), so the two stand in step: `accountIds[i]` is the shard
+    of `accountExternalIds[i]`; a contact role carries `contactExternalId`.
+    """
+    if field.transform not in REFERENCE_TRANSFORMS and field.transform != "contact_roles":
+        return
+    raw = apply_transform(field.transform, value, replace(ctx, provider_ids=True))
+    if field.transform == "contact_roles":
+        for entry, provider in zip(structured[field.target], raw or [], strict=True):
+            entry["contactExternalId"] = provider["contactId"]
+    elif raw is not None:
+        structured[external_field(field.target)] = raw
 
 
 @cache

@@ -23,7 +23,7 @@ from core.addresses import FREE_MAIL_DOMAINS
 from core.exceptions import MappingError
 from shards.ids import shard_id
 
-__all__ = ["TRANSFORMS", "TransformContext", "apply_transform"]
+__all__ = ["REFERENCE_TRANSFORMS", "TRANSFORMS", "TransformContext", "apply_transform"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,9 @@ class TransformContext:
     tenant_id: str
     provider: str
     options: dict[str, Any]
+    #: references give the provider's ids of the records they pick, not their shard ids
+    #: (the mapper keeps both: `accountId` and `accountExternalId`)
+    provider_ids: bool = False
 
 
 Transform = Callable[[Any, TransformContext], Any]
@@ -266,8 +269,8 @@ def _reference(value: Any, ctx: TransformContext) -> str | None:
     if isinstance(value, list | tuple):
         value = _pick_typed(value, str(entity_type))
     text = _string(value, ctx)
-    if text is None:
-        return None
+    if text is None or ctx.provider_ids:
+        return text
     return shard_id(ctx.tenant_id, ctx.provider, str(entity_type), text)
 
 
@@ -556,3 +559,10 @@ TRANSFORMS: Final[dict[str, Transform]] = {
 def apply_transform(name: str, value: Any, ctx: TransformContext) -> Any:
     """Apply the named transform."""
     return TRANSFORMS[name](value, ctx)
+
+
+#: The transforms whose values are references to other records (shard ids), each of which
+#: the mapper keeps with the provider's id beside it; `contact_roles` entries carry theirs.
+REFERENCE_TRANSFORMS: Final = frozenset(
+    {"reference", "references", "salesforce_polymorphic", "dynamics_polymorphic"}
+)

@@ -69,8 +69,11 @@ async def _roles_of(
             data = shard.structured_data
             if data.get("deleted") or not data.get("contactId"):
                 continue
+            # every reference with the provider's id beside it (the role record's own too)
             entry = {"contactId": data["contactId"], "roleShardId": shard.id}
-            entry.update({k: data[k] for k in ("role", "isPrimary") if data.get(k) is not None})
+            keep = ("contactExternalId", "role", "isPrimary")
+            entry.update({k: data[k] for k in keep if data.get(k) is not None})
+            entry["roleExternalId"] = shard.source.external_id
             roles.append(entry)
         continuation = page.continuation
         if continuation is None:

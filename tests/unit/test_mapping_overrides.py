@@ -139,6 +139,7 @@ def test_a_new_entity_or_provider_can_be_mapped_whole() -> None:
     assert mapped(envelope, effective) == {
         "name": "Fabrikam renewal",
         "accountId": shard_id(T, "pipedrive", "organization", "88"),
+        "accountExternalId": "88",
     }
 
 
