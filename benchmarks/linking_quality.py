@@ -6,8 +6,11 @@ Runs activity_of → lookup_keys → linking.memory.build_context (the agent's l
 in memory) → candidates → decide over every communication in time order, threads
 feeding their later messages, and prints auto-link precision per target type, recall
 of auto + suggested links (a suggestion's alternatives count), and the share of
-linkable items sent to review. Targets (issue 4): precision ≥ 0.97 for opportunities
-and ≥ 0.99 for accounts and contacts, recall ≥ 0.95, review ≤ 20%.
+linkable items sent to review: overall, and per class of the corpus (everyday mail;
+parent and subsidiary accounts; partners and resellers taking part; bulk mail). A link
+to an account that takes part as a partner is right only with method `account_partner`,
+and a customer's account only without it. Targets (issue 14): precision ≥ 0.995 for
+accounts, ≥ 0.98 for opportunities, ≥ 0.99 for contacts, recall ≥ 0.95, review ≤ 15%.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fixtures.linking_corpus import Corpus, Quality, corpus, evaluate
 
-TARGETS = {"Contact": 0.99, "Account": 0.99, "Opportunity": 0.97}
+TARGETS = {"Contact": 0.99, "Account": 0.995, "Opportunity": 0.98}
 RECALL_TARGET = 0.95
-REVIEW_TARGET = 0.20
+REVIEW_TARGET = 0.15
 
 
 def report(c: Corpus, q: Quality, *, verbose: bool) -> bool:
@@ -44,7 +47,7 @@ def report(c: Corpus, q: Quality, *, verbose: bool) -> bool:
         ok &= passed
         print(
             f"auto-link precision {kind:<12} {value:6.3f}  ({right}/{total})  "
-            f"target ≥ {TARGETS[kind]:.2f}  {'ok' if passed else 'FAIL'}"
+            f"target ≥ {TARGETS[kind]:.3g}  {'ok' if passed else 'FAIL'}"
         )
     recall = q.ratio(q.recall)
     ok &= recall >= RECALL_TARGET
@@ -74,9 +77,10 @@ def report(c: Corpus, q: Quality, *, verbose: bool) -> bool:
     nothing = [o for o in q.outcomes if not o.item.expected]
     quiet = sum(not o.links and not o.suggestions for o in nothing)
     print(f"items that should link to nothing and did  {quiet}/{len(nothing)}")
+    _classes(q)
     if verbose:
         for o in q.outcomes:
-            wrong = o.links - o.item.expected
+            wrong = {t for t in o.links if not o.right(t)}
             missed = {t for t in o.item.expected if t not in o.links and t not in o.suggested}
             asked = o.suggestions > 0
             if wrong or missed or asked:
@@ -89,6 +93,22 @@ def report(c: Corpus, q: Quality, *, verbose: bool) -> bool:
                     for _, target in sorted(o.suggested):
                         print(f"    asked: {names.get(target, target)}")
     return ok
+
+
+def _classes(q: Quality) -> None:
+    """Precision (right/auto links), recall and review share of each class of the corpus."""
+    print("per class     items  precision Contact / Account / Opportunity         recall"
+          "            review")  # fmt: skip
+    for kind, s in q.classes.items():
+        cells = "  ".join(
+            f"{q.ratio(s.precision[t]):5.3f} ({s.precision[t][0]:>3}/{s.precision[t][1]:<3})"
+            for t in ("Contact", "Account", "Opportunity")
+        )
+        print(
+            f"  {kind:<11} {s.items:>5}  {cells}  {q.ratio(s.recall):5.3f} "
+            f"({s.recall[0]:>3}/{s.recall[1]:<3})  {q.ratio(s.review):5.3f} "
+            f"({s.review[0]}/{s.review[1]})"
+        )
 
 
 def _title(data: dict[str, Any], *names: str) -> str:

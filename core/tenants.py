@@ -50,11 +50,19 @@ class TenantConfig(_Config):
     internal_domains: frozenset[str] = Field(default=frozenset(), alias="internalDomains")
     excluded_addresses: frozenset[str] = Field(default=frozenset(), alias="excludedAddresses")
     excluded_domains: frozenset[str] = Field(default=frozenset(), alias="excludedDomains")
+    #: domains of the tenant's partners and resellers, whatever their CRM account says
+    partner_domains: frozenset[str] = Field(default=frozenset(), alias="partnerDomains")
     time_zone: str = Field(default="UTC", alias="timeZone")
     linking: LinkingThresholds = Field(default_factory=LinkingThresholds)
     mappings: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("internal_domains", "excluded_addresses", "excluded_domains", mode="before")
+    @field_validator(
+        "internal_domains",
+        "excluded_addresses",
+        "excluded_domains",
+        "partner_domains",
+        mode="before",
+    )
     @classmethod
     def _lower(cls, values: Any) -> Any:
         if isinstance(values, list | tuple | set | frozenset):
@@ -88,6 +96,11 @@ class TenantConfig(_Config):
         return address in self.excluded_addresses or any(
             domain == d or domain.endswith(f".{d}") for d in self.excluded_domains
         )
+
+    def is_partner_domain(self, domain: str) -> bool:
+        """True when the domain (or a parent of it) is one of the tenant's partners'."""
+        domain = domain.strip().lower()
+        return any(domain == d or domain.endswith(f".{d}") for d in self.partner_domains)
 
     def is_free_mail(self, address: str) -> bool:
         """True for well-known free-mail domains."""

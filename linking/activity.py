@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from core.addresses import domain_of, is_no_reply
+from core.bulk_mail import bulk_signals
 from core.domains import domain_keys
 from core.tenants import TenantConfig
 from shards.kinds import KINDS, ShardKind, kind_of
@@ -63,6 +64,9 @@ class Activity:
     #: `(shard id, shard type, field)` of the CRM records it names (a task's deal, account,
     #: contact)
     references: tuple[tuple[str, str, str], ...] = ()
+    #: why it is bulk mail (List-Unsubscribe, Precedence: bulk, a marketing platform's
+    #: header ...); empty for a person's own mail. Bulk mail links by known addresses only.
+    bulk: tuple[str, ...] = ()
 
     def participant(self, email: str) -> Participant | None:
         """The participant with this address (lower-case), if any."""
@@ -114,6 +118,7 @@ def activity_of(shard: Shard, tenant: TenantConfig) -> Activity | None:
         text=_text(shard),
         internal_only=internal_only,
         references=_references(kind, data),
+        bulk=_bulk(data),
     )
 
 
@@ -122,7 +127,8 @@ def lookup_keys(activity: Activity, tenant: TenantConfig) -> LookupKeys:
 
     External addresses are looked up as they are (a contact's personal address may be a
     free-mail one); automated senders (no-reply, notifications ...) are no one's address.
-    Domains leave out free-mail, the tenant's own and those of automated senders.
+    Domains leave out free-mail, the tenant's own and those of automated senders; bulk
+    mail looks up no domain (it never links by domain alone).
     """
     references = frozenset(shard_id for shard_id, _, _ in activity.references)
     if activity.internal_only:
@@ -137,7 +143,7 @@ def lookup_keys(activity: Activity, tenant: TenantConfig) -> LookupKeys:
         if is_no_reply(p.email):
             continue
         emails.add(p.email)
-        if not tenant.is_free_mail(p.email):
+        if not tenant.is_free_mail(p.email) and not activity.bulk:
             domains.update(
                 d
                 for d in domain_keys(domain_of(p.email))
@@ -152,6 +158,11 @@ def lookup_keys(activity: Activity, tenant: TenantConfig) -> LookupKeys:
 def _people_of(kind: ShardKind, data: dict[str, Any]) -> Iterator[Participant]:
     for field, role in kind.people:
         yield from _people(data.get(field), role)
+
+
+def _bulk(data: dict[str, Any]) -> tuple[str, ...]:
+    headers = data.get("bulkHeaders")
+    return bulk_signals(headers) if isinstance(headers, dict) else ()
 
 
 def _references(kind: ShardKind, data: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:

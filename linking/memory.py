@@ -26,8 +26,8 @@ def build_context(
     decided: dict[str, str],
 ) -> LinkContext:
     """Contacts by address, accounts by domain and by those contacts, their opportunities,
-    users by internal address, the shards it names by reference; thread links and
-    decisions as given."""
+    the accounts above them (`parentId`), users by internal address, the shards it names
+    by reference; thread links and decisions as given."""
     own = [s for s in shards if s.tenant_id == activity.tenant_id]
     contacts = [
         s for s in own if s.shard_type == "Contact" and _values(s, "email", "emails") & keys.emails
@@ -44,6 +44,7 @@ def build_context(
         and (s.id in account_ids or _values(s, "domain", "domains") & keys.domains)
     ]
     found = {a.id for a in accounts}
+    ancestors = _ancestors(accounts, {s.id: s for s in own if s.shard_type == "Account"})
     opportunities = [
         s
         for s in own
@@ -60,7 +61,21 @@ def build_context(
         referenced=[s for s in own if s.id in keys.references],
         thread_links=list(thread_links),
         decided=dict(decided),
+        ancestors=ancestors,
     )
+
+
+def _ancestors(accounts: list[Shard], by_id: dict[str, Shard]) -> list[Shard]:
+    """The accounts above these (`parentId`, then its `parentId` ...), not among them."""
+    seen = {a.id for a in accounts}
+    found: list[Shard] = []
+    for account in accounts:
+        parent = account.structured_data.get("parentId")
+        while isinstance(parent, str) and parent in by_id and parent not in seen:
+            seen.add(parent)
+            found.append(by_id[parent])
+            parent = by_id[parent].structured_data.get("parentId")
+    return found
 
 
 def _values(shard: Shard, *names: str) -> frozenset[str]:

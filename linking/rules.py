@@ -15,6 +15,7 @@ above the default auto threshold (0.85), what needs a person between 0.5 and 0.8
 | `account_shared_domain`: several accounts claim that domain | 0.6 (each, one group) |
 | `account_thread`: an earlier message of the thread links it, nothing here says so | 0.86 |
 | `crm_reference`: it names the record by CRM id (a task's deal, account, contact) | 0.99 |
+| `account_partner`: any of the account rules, for a partner, reseller or vendor | as the rule |
 | `opportunity_single_open`: the account's only opportunity open at the time | 0.9 |
 | `opportunity_recently_closed`: ... closed at most 14 days before | 0.86 |
 | several open (`opportunity_open`): 0.55, + `opportunity_contact_role` 0.2, + \
@@ -33,6 +34,22 @@ this message's own evidence points elsewhere (its people belong to other account
 new text names another opportunity; a reply's inherited subject is not new evidence).
 An opportunity is never surer than its account when the account is uncertain. Tenant
 isolation is enforced here too: shards of another tenant in the context are ignored.
+
+Three kinds of mail mislead account linking, and are kept apart:
+
+- *Parent and subsidiary* (`parentId`, the CRM's account hierarchy): when one
+  participant's evidence reaches accounts of which one is a parent (grandparent ...) of
+  the other, only the more specific counts: a contact record or the account's main
+  domain before a domain it only lists, then the deeper account. The other is left out
+  (evidence `account_hierarchy` on the winner says so); people of both still link both,
+  and a thread's parent yields to its subsidiary taking part.
+- *Partners, resellers, vendors* (`relationship` from the CRM's account type, or the
+  tenant's `partnerDomains`): their account links with method `account_partner`, never as
+  the customer; they do not contradict a customer's thread; their own opportunities are
+  not candidates when a customer takes part, and otherwise only on this activity's own
+  evidence (`opportunity_partner`, 0.6, + contact role, name, thread): role alone asks.
+- *Bulk mail* (`Activity.bulk`: List-Unsubscribe, List-Id, Precedence bulk/list,
+  marketing platforms' headers): no domain rule; known people's addresses still count.
 """
 
 from __future__ import annotations
@@ -57,6 +74,9 @@ __all__ = [
     "CLOSED_GRACE",
     "LATE_CREATION",
     "NAME_RULE",
+    "PARTNER_OPPORTUNITY_RULE",
+    "PARTNER_RELATIONSHIPS",
+    "PARTNER_RULE",
     "Candidate",
     "Evidence",
     "LinkContext",
@@ -93,6 +113,15 @@ CRM_REFERENCE: Final = 0.99
 
 #: The rule of an explicit mention of an opportunity's name.
 NAME_RULE: Final = "opportunity_name"
+
+#: The method of a link to a partner, reseller or vendor account (never the customer).
+PARTNER_RULE: Final = "account_partner"
+#: The method of a partner's own opportunity, which links on its own evidence only.
+PARTNER_OPPORTUNITY_RULE: Final = "opportunity_partner"
+#: Account relationships (`relationship`, read from the CRM's account type) of partners.
+PARTNER_RELATIONSHIPS: Final = frozenset({"partner", "reseller", "vendor"})
+#: A partner's own opportunity before the evidence of this activity (name, role, thread).
+PARTNER_OPPORTUNITY: Final = 0.6
 
 _CLOSED: Final = frozenset({"closed_won", "closed_lost"})
 _REPLY_PREFIX: Final = re.compile(
@@ -141,6 +170,8 @@ class LinkContext:
       same thread.
     - `decided`: target shard id → "approved" | "rejected": people's earlier answers
       about this activity.
+    - `ancestors`: the parents (`parentId`), grandparents ... of those accounts that are
+      not among them: the account hierarchy the rules read.
     """
 
     contacts: list[Shard] = field(default_factory=list)
@@ -150,6 +181,7 @@ class LinkContext:
     referenced: list[Shard] = field(default_factory=list)
     thread_links: list[Link] = field(default_factory=list)
     decided: dict[str, str] = field(default_factory=dict)
+    ancestors: list[Shard] = field(default_factory=list)
 
 
 def candidates(activity: Activity, context: LinkContext, tenant: TenantConfig) -> list[Candidate]:
@@ -281,14 +313,68 @@ class _Score:
         if evidence not in self.evidence:
             self.evidence.append(evidence)
 
-    def candidate(self, account_id: str, auto: float) -> Candidate:
+    def note(self, evidence: Evidence) -> None:
+        """Evidence a reviewer reads that scores nothing (what was set aside, and why)."""
+        if evidence not in self.evidence:
+            self.evidence.append(evidence)
+
+    def candidate(self, account_id: str, auto: float, partner: str | None) -> Candidate:
         scores = sorted(self.rules.values(), reverse=True)
         best = scores[0]
         if len(scores) > 1 and scores[1] >= auto:
             best = min(0.99, best + BOTH_RULES_BONUS)  # two independent rules agree
         method = max(self.rules.items(), key=lambda item: item[1])[0]
         evidence = tuple(self.evidence)
+        if partner is not None:
+            method = PARTNER_RULE
+            detail = (
+                f"the account is a {partner} of the tenant: linked as such, not as the customer"
+            )
+            evidence += (Evidence(PARTNER_RULE, "relationship", partner, detail),)
         return Candidate(account_id, "Account", round(best, 4), method, evidence, self.group)
+
+
+@dataclass(frozen=True, slots=True)
+class _Support:
+    """One participant's evidence for one account: through its contact, or its domain."""
+
+    account_id: str
+    rule: str
+    score: float
+    evidence: Evidence
+    #: a contact record or the account's main domain says so (not a domain it also lists)
+    strong: bool
+    #: the shared-domain group, when several unrelated accounts claim the domain
+    domain_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hierarchy:
+    """Accounts' parents (`parentId`), as far as the fetched accounts and ancestors reach."""
+
+    parents: dict[str, str]
+
+    @classmethod
+    def of(cls, accounts: Iterable[Shard]) -> _Hierarchy:
+        parents = {}
+        for account in accounts:
+            parent = account.structured_data.get("parentId")
+            if isinstance(parent, str) and parent and parent != account.id:
+                parents[account.id] = parent
+        return cls(parents)
+
+    def above(self, account_id: str) -> list[str]:
+        """Its parent, the parent's parent ... (a cycle in the CRM's data stops the walk)."""
+        found: list[str] = []
+        at = self.parents.get(account_id)
+        while at is not None and at != account_id and at not in found:
+            found.append(at)
+            at = self.parents.get(at)
+        return found
+
+    def related(self, a: str, b: str) -> bool:
+        """True when one account is a parent (or grandparent ...) of the other."""
+        return a in self.above(b) or b in self.above(a)
 
 
 def _accounts(
@@ -299,7 +385,8 @@ def _accounts(
     tenant: TenantConfig,
 ) -> dict[str, Candidate]:
     accounts = {a.id: a for a in _own(context.accounts, "Account", activity)}
-    scores: dict[str, _Score] = defaultdict(_Score)
+    hierarchy = _Hierarchy.of(_own([*context.accounts, *context.ancestors], "Account", activity))
+    supports: dict[str, list[_Support]] = defaultdict(list)
     for match in contacts.values():
         account_id = match.shard.structured_data.get("accountId")
         if not isinstance(account_id, str) or account_id not in accounts:
@@ -310,19 +397,79 @@ def _accounts(
             f"contact {_contact_name(match.shard)} ({via.evidence[0].value}) belongs to "
             f"account {_account_name(accounts[account_id])}"
         )
-        scores[account_id].add(
-            "account_contact", score, Evidence("account_contact", "accountId", account_id, detail)
+        evidence = Evidence("account_contact", "accountId", account_id, detail)
+        supports[via.evidence[0].value].append(
+            _Support(account_id, "account_contact", score, evidence, strong=True)
         )
-    _domain_matches(external, accounts, scores, tenant)
-    _thread_accounts(activity, context.thread_links, accounts, scores)
+    if not activity.bulk:  # bulk mail never links by domain alone
+        _domain_matches(external, accounts, supports, tenant)
+    scores: dict[str, _Score] = defaultdict(_Score)
+    for address in sorted(supports):
+        _most_specific(supports[address], hierarchy, accounts, external.get(address), scores)
+    _thread_accounts(activity, context.thread_links, accounts, scores, hierarchy, tenant)
     auto = tenant.linking.auto_threshold
-    return {account_id: s.candidate(account_id, auto) for account_id, s in scores.items()}
+    return {
+        account_id: s.candidate(account_id, auto, _partner(accounts.get(account_id), tenant))
+        for account_id, s in scores.items()
+    }
+
+
+def _most_specific(
+    found: list[_Support],
+    hierarchy: _Hierarchy,
+    accounts: dict[str, Shard],
+    who: Participant | None,
+    scores: dict[str, _Score],
+) -> None:
+    """Score one participant's supports; of a parent and its subsidiary only the more
+    specific counts: a contact record or the account's main domain before a domain it also
+    lists, then the deeper account of the hierarchy."""
+
+    rank: dict[str, tuple[bool, int]] = {}
+    for s in found:  # an account ranks by its best evidence from this participant
+        own = (s.strong, len(hierarchy.above(s.account_id)))
+        rank[s.account_id] = max(own, rank.get(s.account_id, own))
+    beaten: dict[str, str] = {}
+    for account_id in rank:
+        better = [
+            other for other in rank
+            if hierarchy.related(account_id, other) and rank[other] > rank[account_id]
+        ]  # fmt: skip
+        if better:
+            beaten[account_id] = max(better, key=lambda other: rank[other])
+    kept = [s for s in found if s.account_id not in beaten]
+    for loser, winner in sorted(beaten.items()):
+        while winner in beaten:  # the winner's own better relative
+            winner = beaten[winner]
+        lost = _account_name(accounts[loser]) if loser in accounts else loser
+        person = _who(who) if who is not None else "this participant"
+        detail = (
+            f"{person} also matches account {lost}, of the same hierarchy; the more specific "
+            f"account {_account_name(accounts[winner])} is linked, not {lost}"
+        )
+        scores[winner].note(Evidence("account_hierarchy", "parentId", loser, detail))
+    owners: dict[str, set[str]] = defaultdict(set)
+    for s in kept:
+        if s.domain_key is not None:
+            owners[s.domain_key].add(s.account_id)
+    for s in kept:
+        rule, score, evidence = s.rule, s.score, s.evidence
+        if s.domain_key is not None and len(owners[s.domain_key]) > 1:
+            name = _account_name(accounts[s.account_id])
+            rule, score = "account_shared_domain", ACCOUNT_SHARED_DOMAIN
+            detail = (
+                f"domain {s.domain_key} of {_who(who) if who else s.domain_key} is claimed by "
+                f"{len(owners[s.domain_key])} accounts, {name} too"
+            )
+            evidence = Evidence(rule, "domains", s.domain_key, detail)
+            scores[s.account_id].group = f"domain:{s.domain_key}"
+        scores[s.account_id].add(rule, score, evidence)
 
 
 def _domain_matches(
     external: dict[str, Participant],
     accounts: dict[str, Shard],
-    scores: dict[str, _Score],
+    supports: dict[str, list[_Support]],
     tenant: TenantConfig,
 ) -> None:
     owned: dict[str, list[str]] = defaultdict(list)
@@ -342,18 +489,18 @@ def _domain_matches(
         key, owners = levels[0]
         exact = key == keys[0]
         for account_id in owners:
-            name = _account_name(accounts[account_id])
-            if len(owners) > 1:
-                rule, score = "account_shared_domain", ACCOUNT_SHARED_DOMAIN
-                detail = f"domain {key} of {who} is claimed by {len(owners)} accounts, {name} too"
-                scores[account_id].group = f"domain:{key}"
-            elif exact:
+            account = accounts[account_id]
+            name = _account_name(account)
+            if exact:
                 rule, score = "account_domain", ACCOUNT_DOMAIN
                 detail = f"domain {key} of {who} is a domain of account {name}"
             else:
                 rule, score = "account_subdomain", ACCOUNT_SUBDOMAIN
                 detail = f"{who} writes from a subdomain of {key}, a domain of account {name}"
-            scores[account_id].add(rule, score, Evidence(rule, "domains", key, detail))
+            main = _lower(account.structured_data.get("domain")) == key
+            supports[address].append(
+                _Support(account_id, rule, score, Evidence(rule, "domains", key, detail), main, key)
+            )
 
 
 def _thread_accounts(
@@ -361,15 +508,22 @@ def _thread_accounts(
     thread_links: list[Link],
     accounts: dict[str, Shard],
     scores: dict[str, _Score],
+    hierarchy: _Hierarchy,
+    tenant: TenantConfig,
 ) -> None:
     """A reply keeps its thread's account, unless this message's people name others only.
 
     Where this message's people name several accounts (a shared domain), the thread's
-    account is the one meant.
+    account is the one meant. Partners taking part name no other customer; a subsidiary
+    taking part supersedes its parent the thread linked.
     """
-    named_here = set(scores)
+    named_here = {
+        account_id for account_id in scores if _partner(accounts.get(account_id), tenant) is None
+    }
     for link in _unique_links(thread_links, "Account"):
         target = link.target_shard_id
+        if any(target in hierarchy.above(here) for here in named_here):
+            continue
         account = accounts.get(target)
         name = _account_name(account) if account is not None else target
         detail = f"an earlier message of this thread is linked to account {name} ({link.status})"
@@ -380,6 +534,23 @@ def _thread_accounts(
             score = ACCOUNT_THREAD
         evidence = Evidence("account_thread", "threadId", activity.thread_id or "", detail)
         scores[target].add("account_thread", score, evidence)
+
+
+def _partner(account: Shard | None, tenant: TenantConfig) -> str | None:
+    """What a partner account is to the tenant (partner, reseller, vendor), None for others.
+
+    From the CRM's account type (`relationship`), or the tenant's `partnerDomains`.
+    """
+    if account is None:
+        return None
+    relationship = account.structured_data.get("relationship")
+    if isinstance(relationship, str) and relationship in PARTNER_RELATIONSHIPS:
+        return relationship
+    data = account.structured_data
+    domains = [*_lowers(data.get("domains")), *filter(None, [_lower(data.get("domain"))])]
+    if any(tenant.is_partner_domain(d) for d in domains):
+        return "partner"
+    return None
 
 
 # --- opportunities ---------------------------------------------------------------------------
@@ -393,6 +564,8 @@ class _Opportunity:
     raw: float = 0.0
     evidence: list[Evidence] = field(default_factory=list)
     method: str = ""
+    #: this activity's own evidence names it (contact role, name, thread), not the account
+    own: bool = False
 
 
 def _opportunities(
@@ -415,10 +588,17 @@ def _opportunities(
             by_account[account_id].append(_Opportunity(shard, state, _distance(shard, day)))
     people = _people_ids(activity, contacts, context, tenant)
     thread = {k.target_shard_id: k for k in _unique_links(context.thread_links, "Opportunity")}
+    suggest = tenant.linking.suggest_threshold
+    customers = any(c.method != PARTNER_RULE and c.confidence >= suggest for c in accounts.values())
     found: list[Candidate] = []
     for account_id in sorted(by_account):
+        partner = accounts[account_id].method == PARTNER_RULE
+        if partner and customers:
+            continue  # a partner copied on a customer's mail: its own deals are not the topic
         group = by_account[account_id]
-        _score(activity, group, account_shards.get(account_id), people, thread, day)
+        _score(activity, group, account_shards.get(account_id), people, thread, day, partner)
+        if partner:
+            group = [o for o in group if o.own]
         group.sort(key=lambda o: (-o.raw, o.distance, _name(o.shard), o.shard.id))
         account_confidence = accounts[account_id].confidence
         for o in group:
@@ -472,6 +652,7 @@ def _score(
     people: tuple[dict[str, Participant], dict[str, Participant]],
     thread: dict[str, Link],
     day: date | None,
+    partner: bool = False,
 ) -> None:
     contact_people, user_people = people
     account_name = _account_name(account) if account is not None else "the account"
@@ -487,7 +668,14 @@ def _score(
         name = _name(o.shard)
         bonuses: dict[str, float] = {}
         closed_before = o.state == "closed_recently"
-        if single:
+        if partner:
+            o.raw = PARTNER_OPPORTUNITY - (CLOSED_BEFORE_PENALTY if closed_before else 0.0)
+            o.method = PARTNER_OPPORTUNITY_RULE
+            detail = (
+                f"{name} is an opportunity of {account_name}, a partner of the tenant, that "
+                f"counts {on}; a partner's own deal links on this activity's own evidence only"
+            )
+        elif single:
             o.raw = OPPORTUNITY_SINGLE_CLOSED if closed_before else OPPORTUNITY_SINGLE
             o.method = "opportunity_recently_closed" if closed_before else "opportunity_single_open"
             detail = f"{name} is the only opportunity of {account_name} that counts {on}"
@@ -557,8 +745,9 @@ def _score(
         if bonuses:
             o.raw += sum(bonuses.values())
             strongest = max(bonuses.items(), key=lambda item: item[1])[0]
-            if not single or strongest != "opportunity_owner":
+            if not single or partner or strongest != "opportunity_owner":
                 o.method = strongest
+        o.own = bool(set(bonuses) - {"opportunity_owner"})
 
 
 def _mentions(
@@ -581,7 +770,7 @@ def _thread_opportunities(
     activity: Activity, thread: dict[str, Link], accounts: dict[str, Candidate]
 ) -> list[Candidate]:
     """The thread's opportunities, kept when this message's people name no other account."""
-    contradicted = any(a.method != "account_thread" for a in accounts.values())
+    contradicted = any(a.method not in ("account_thread", PARTNER_RULE) for a in accounts.values())
     score = THREAD_CONTRADICTED if contradicted else ACCOUNT_THREAD
     found = []
     for target, link in thread.items():

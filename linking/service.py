@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 _TRIGGERS = frozenset({"Contact", "Account", "Opportunity", "User"})
 #: Activity types whose messages form threads (the rules' `account_thread`, ...).
 _THREADED = ("Email", "Message")
+#: Accounts fetched above an activity's accounts (`parentId` chains): a bound on bad data.
+_MAX_ANCESTORS = 50
 
 
 class LinkWriter(Protocol):
@@ -141,7 +143,7 @@ class Linker:
             looked_at = {
                 s.id: ""
                 for group in (context.contacts, context.accounts, context.opportunities,
-                              context.users, context.referenced)
+                              context.users, context.referenced, context.ancestors)
                 for s in group
             }  # fmt: skip
             looked_at.update((s.id, inherited(s)) for s in earlier)
@@ -196,6 +198,7 @@ class Linker:
                 if account is not None:
                     accounts[account.id] = account
         opportunities = await find(tenant_id, "Opportunity", "accountId", accounts)
+        ancestors = await self._ancestors(tenant_id, accounts)
         users = await find(tenant_id, "User", "email", keys.internal_emails)
         return LinkContext(
             contacts=contacts,
@@ -205,7 +208,24 @@ class Linker:
             referenced=referenced,
             thread_links=[k for s in earlier for k in s.links if k.status in ("auto", "approved")],
             decided=await self._store.decisions_for(tenant_id, shard.id),
+            ancestors=ancestors,
         )
+
+    async def _ancestors(self, tenant_id: str, accounts: dict[str, Shard]) -> list[Shard]:
+        """The parents, grandparents ... (`parentId`) of the accounts, not among them."""
+        seen = set(accounts)
+        found: list[Shard] = []
+        todo = [a.structured_data.get("parentId") for a in accounts.values()]
+        while todo and len(found) < _MAX_ANCESTORS:
+            parent = todo.pop()
+            if not isinstance(parent, str) or not parent or parent in seen:
+                continue
+            seen.add(parent)
+            shard = await self._store.get(tenant_id, parent)
+            if shard is not None and shard.shard_type == "Account":
+                found.append(shard)
+                todo.append(shard.structured_data.get("parentId"))
+        return found
 
     async def _earlier(self, shard: Shard) -> list[Shard]:
         """The earlier messages of its thread, whose links it inherits."""

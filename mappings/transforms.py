@@ -416,6 +416,49 @@ def _value_map(value: Any, ctx: TransformContext) -> Any:
     return table.get(key, ctx.options.get("default", value))
 
 
+#: Words of an account type, in the order they are tried, and the relationship they mean.
+_RELATIONSHIP_WORDS: Final = (
+    (("reseller", "distributor", "var"), "reseller"),
+    (("partner", "consultant", "integrator", "alliance"), "partner"),
+    (("vendor", "supplier"), "vendor"),
+    (("competitor",), "competitor"),
+    (("customer", "client"), "customer"),
+    (("prospect", "lead"), "prospect"),
+)
+
+
+def _account_relationship(values: Any, ctx: TransformContext) -> str | None:
+    """An account's type to what it is to the tenant: `customer`, `prospect`, `partner`,
+    `reseller`, `vendor`, `competitor` or `other`.
+
+    Sources are read in order; the first that tells wins. A value listed in
+    `options.values` (Dynamics `customertypecode` numbers) means what it names; other text
+    is read by its words (Salesforce `Channel Partner / Reseller` → reseller, `Customer -
+    Channel` → customer, HubSpot `RESELLER`); a true flag (Salesforce `IsPartner`) means
+    partner. Text that names none of them is `other`; nothing at all, nothing.
+    """
+    table = {str(k).lower(): str(v) for k, v in (ctx.options.get("values") or {}).items()}
+    found: str | None = None
+    for value in _as_list(values):
+        if value is None or value == "" or value is False:
+            continue
+        if value is True:
+            return "partner"
+        text = str(value).strip().lower()
+        if text in table:
+            return table[text]
+        if text in _TRUE or text in _FALSE:
+            if text in _TRUE and not text.isdigit():
+                return "partner"
+            continue
+        words = set(re.split(r"[^a-z]+", text))
+        for keys, relationship in _RELATIONSHIP_WORDS:
+            if words & set(keys):
+                return relationship
+        found = found or "other"
+    return found
+
+
 def _salesforce_status(values: Any, ctx: TransformContext) -> str | None:
     """`[IsClosed, IsWon]` to `open` / `closed_won` / `closed_lost`; neither known: nothing."""
     is_closed, is_won = (_boolean(v, ctx) for v in (*_as_list(values), None, None)[:2])
@@ -549,6 +592,7 @@ TRANSFORMS: Final[dict[str, Transform]] = {
     "concat": _concat,
     "lowercase": _lowercase,
     "map": _value_map,
+    "account_relationship": _account_relationship,
     "salesforce_status": _salesforce_status,
     "hubspot_status": _hubspot_status,
     "dynamics_status": _dynamics_status,

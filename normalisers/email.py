@@ -17,6 +17,11 @@ Bodies: text/plain is preferred, else HTML made text; the result is split into t
 `text`, the `quotedText` of earlier messages and a `signature` (normalisers.reply). A
 body over `MAX_TEXT_CHARS` (or HTML over core.html.MAX_HTML_BYTES) is cut and
 `bodyTruncated` set, never refused. Charsets: see normalisers.mime.
+
+The headers that tell bulk mail (List-Unsubscribe, List-Id, Precedence, marketing
+platforms' X- headers: core.bulk_mail) are kept as `bulkHeaders`; a generic payload may
+carry its headers as `headers` (`{name: value}` or `[{name, value}]`), Gmail and Graph
+have theirs (`payload.headers`, `internetMessageHeaders`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from core.bulk_mail import bulk_headers
 from core.exceptions import MappingError, ShardValidationError
 from core.html import html_to_text
 from core.tenants import TenantConfig
@@ -72,6 +78,8 @@ class _Message:
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)
     labels: list[str] | None = None
+    #: the headers that tell bulk mail (core.bulk_mail), as sent
+    bulk_headers: dict[str, str] = field(default_factory=dict)
 
 
 def normalise_email(event: RawEvent, tenant: TenantConfig) -> ShardDraft:
@@ -186,6 +194,8 @@ def _structured(mail: _Message, tenant: TenantConfig) -> dict[str, Any]:
         structured["references"] = mail.references
     if mail.labels is not None:
         structured["labels"] = mail.labels
+    if mail.bulk_headers:
+        structured["bulkHeaders"] = mail.bulk_headers
     return structured
 
 
@@ -251,6 +261,7 @@ def _generic(payload: dict[str, Any]) -> _Message:
         attachments=[_generic_attachment(a, i) for i, a in enumerate(attachments)],
         in_reply_to=_optional_str(payload.get("inReplyTo"), "inReplyTo"),
         references=_references(payload.get("references"), "references"),
+        bulk_headers=bulk_headers(payload.get("headers")),
     )
 
 
@@ -302,6 +313,7 @@ def _gmail(payload: dict[str, Any]) -> _Message:
         in_reply_to=_message_id(header_value(headers, "In-Reply-To")),
         references=_references(header_value(headers, "References"), "References"),
         labels=[str(label) for label in labels] if isinstance(labels, list) else None,
+        bulk_headers=bulk_headers(headers),
     )
 
 
@@ -388,6 +400,7 @@ def _graph(payload: dict[str, Any]) -> _Message:
         attachments=[_graph_attachment(a, i) for i, a in enumerate(attachments)],
         in_reply_to=_message_id(header_value(headers, "In-Reply-To")),
         references=_references(header_value(headers, "References"), "References"),
+        bulk_headers=bulk_headers(headers),
     )
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from linking.activity import activity_of, lookup_keys
 from linking.memory import build_context
-from tests.fixtures.linking_corpus import NORTHWIND, TAILWIND, Quality, corpus, evaluate
+from tests.fixtures.linking_corpus import CLASSES, NORTHWIND, TAILWIND, Quality, corpus, evaluate
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +16,8 @@ def quality() -> Quality:
 
 
 def test_auto_links_are_precise(quality: Quality) -> None:
-    assert quality.ratio(quality.precision["Opportunity"]) >= 0.97
-    assert quality.ratio(quality.precision["Account"]) >= 0.99
+    assert quality.ratio(quality.precision["Opportunity"]) >= 0.98
+    assert quality.ratio(quality.precision["Account"]) >= 0.995
     assert quality.ratio(quality.precision["Contact"]) >= 0.99
     assert all(total >= 100 for _, total in quality.precision.values())  # a real sample
 
@@ -26,8 +26,39 @@ def test_auto_and_suggested_links_find_what_they_should(quality: Quality) -> Non
     assert quality.ratio(quality.recall) >= 0.95
 
 
-def test_at_most_a_fifth_of_linkable_items_go_to_review(quality: Quality) -> None:
-    assert quality.ratio(quality.review) <= 0.20
+def test_at_most_fifteen_percent_of_linkable_items_go_to_review(quality: Quality) -> None:
+    assert quality.ratio(quality.review) <= 0.15
+
+
+def test_each_class_meets_the_targets_on_its_own(quality: Quality) -> None:
+    assert set(quality.classes) == set(CLASSES)
+    for kind, scores in quality.classes.items():
+        assert quality.ratio(scores.precision["Account"]) >= 0.995, kind
+        assert quality.ratio(scores.precision["Opportunity"]) >= 0.98, kind
+        assert quality.ratio(scores.recall) >= 0.95, kind
+
+
+def test_the_corpus_holds_several_examples_of_each_class_in_both_tenants() -> None:
+    for kind in ("hierarchy", "partner", "bulk"):
+        items = [i for i in corpus().items if i.kind == kind]
+        for tenant in (NORTHWIND, TAILWIND):
+            assert sum(i.shard.tenant_id == tenant for i in items) >= 4, (kind, tenant)
+
+
+def test_partners_are_linked_as_partners_never_as_the_customer(quality: Quality) -> None:
+    partner_links = [(o, t) for o in quality.outcomes for t in o.links if t[1] in o.item.partners]
+    assert len(partner_links) >= 12
+    assert all(o.methods[t] == "account_partner" for o, t in partner_links)
+    customers = [(o, t) for o in quality.outcomes for t in o.links if t[0] == "Account"]
+    assert all(
+        (o.methods[t] == "account_partner") == (t[1] in o.item.partners) for o, t in customers
+    )
+
+
+def test_bulk_mail_links_nothing_by_domain(quality: Quality) -> None:
+    bulk = [o for o in quality.outcomes if o.item.kind == "bulk"]
+    assert sum(not o.item.expected for o in bulk) >= 8
+    assert [o.item.note for o in bulk if not o.item.expected and (o.links or o.suggestions)] == []
 
 
 def test_what_should_link_to_nothing_links_to_nothing(quality: Quality) -> None:
