@@ -99,6 +99,20 @@ class Settings(BaseSettings):
     ML_RECALC_TIME_ZONE: str = "UTC"
     JWT_ALGORITHM: str = "HS256"
     JWT_LEEWAY: float = Field(default=30.0, ge=0)
+    JWT_SECRET_ENABLED: bool = Field(
+        default=True,
+        description="accept HS256 tokens signed with JWT_SECRET; false: only JWKS tokens",
+    )
+    JWT_JWKS_URL: str | None = Field(
+        default=None,
+        description="the identity provider's JWKS: RS256/ES256 tokens are verified with its keys",
+    )
+    JWT_ISSUER: str | None = Field(default=None, description="required `iss` of JWKS tokens")
+    JWT_AUDIENCE: str | None = Field(default=None, description="required `aud` of JWKS tokens")
+    JWT_JWKS_TTL: float = Field(default=300.0, gt=0, description="seconds keys are cached")
+    JWT_JWKS_MIN_REFRESH: float = Field(
+        default=30.0, ge=0, description="fewest seconds between two fetches for an unknown kid"
+    )
     TOKEN_TTL: int = Field(default=3600, ge=1, description="seconds a `token` lasts")
     LOG_LEVEL: str = "INFO"
     STALL_TIMEOUT: float = Field(

@@ -17,7 +17,10 @@ from bridge.publisher import RawEventPublisher, read_jsonl
 from core.settings import Settings
 from processors.bootstrap import Adapters
 from processors.embedded_broker import EmbeddedBroker
+from processors.operations import register_operations_commands
+from processors.progress import on_terminal, progress_bar, tracked
 from processors.services import BridgeService, DevService
+from processors.upgrades import register_upgrade_command
 from streams.channels import StreamWriter
 from streams.models import RecalculateRequest
 from tables.features import compute_features
@@ -35,6 +38,7 @@ def register_commands(
     app: faust.App, settings: Settings, adapters: Adapters, writer: StreamWriter
 ) -> None:
     """Add the project's commands to `app`'s command line."""
+    register_operations_commands(app, settings, adapters)
 
     def bridge_service(self: AppCommand, loop: object, *args: object, **kw: object) -> Service:
         if settings.BRIDGE_METRICS_PORT:
@@ -64,8 +68,10 @@ def register_commands(
     async def publish(self: AppCommand, file: Path, declare: bool) -> None:
         """Publish raw envelopes from a JSONL file to RabbitMQ, as integration-sync does."""
         prefix = settings.BRIDGE_QUEUE_PREFIX if declare else None
+        total = _count_lines(file) if on_terminal() else None  # a second read, for the bar only
+        bodies = tracked(read_jsonl(file), f"publishing {file.name}", total=total, unit="event")
         async with RawEventPublisher(settings.RABBITMQ_URL, queue_prefix=prefix) as publisher:
-            count = await publisher.publish_events(read_jsonl(file))
+            count = await publisher.publish_events(bodies)
         self.say(f"published {count} events from {file}")
 
     @app.command(
@@ -84,6 +90,8 @@ def register_commands(
                 algorithm=settings.JWT_ALGORITHM,
             )
         )
+
+    register_upgrade_command(app, adapters)
 
     @app.command(
         option("--tenant", default=None, help="one tenant (default: every tenant)"),
@@ -111,14 +119,20 @@ def register_commands(
                 )
                 count = 1
             else:
-                count = await queue_recalculations(
-                    store,
-                    adapters.tenants,
-                    writer.recalculate,
-                    reason="command",
-                    tenant_id=tenant,
-                    include_closed=all,
-                )
+                with progress_bar("queueing recalculations", unit="opportunity") as bar:
+
+                    async def queue(request: RecalculateRequest) -> None:
+                        await writer.recalculate(request)
+                        bar.update(1)
+
+                    count = await queue_recalculations(
+                        store,
+                        adapters.tenants,
+                        queue,
+                        reason="command",
+                        tenant_id=tenant,
+                        include_closed=all,
+                    )
             await app.producer.flush()
         finally:
             await store.stop()
@@ -133,11 +147,13 @@ def register_commands(
         store, tenants = adapters.store, adapters.tenants
         await store.start()
         same = written = 0
+        bar = progress_bar("rebuilding ML fields", unit="opportunity")
         try:
             now = datetime.now(UTC)
             async for shard in active_opportunities(
                 store, tenants, now, tenant_id=tenant, include_closed=True
             ):
+                bar.update(1)
                 state = await rebuild_state(store, tenants, shard.tenant_id, shard.id)
                 if state is None:
                     continue
@@ -150,6 +166,12 @@ def register_commands(
                 else:
                     written += 1
         finally:
+            bar.close()
             await store.stop()
         verb = "differ" if dry_run else "rewritten"
         self.say(f"{same + written} opportunities: {same} already equal, {written} {verb}")
+
+
+def _count_lines(file: Path) -> int:
+    with file.open("rb") as lines:
+        return sum(1 for line in lines if line.strip())

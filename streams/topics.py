@@ -6,6 +6,7 @@ from typing import Final, Literal, get_args
 
 __all__ = [
     "DATA_TYPES",
+    "DLQ_REPLAYS_TOPIC",
     "DLQ_TOPIC",
     "LINKING_REQUESTS_TOPIC",
     "LINK_EVENTS_TOPIC",
@@ -24,6 +25,9 @@ DataType = Literal["crm", "document", "email", "message", "meeting", "event"]
 DATA_TYPES: Final[tuple[str, ...]] = get_args(DataType)
 RAW_PREFIX: Final = "integration.raw."
 DLQ_TOPIC: Final = "integration.dlq"
+#: The project's own: one record per dead letter `dlq replay` sent back, keyed by the
+#: dead letter's `<topic>:<partition>:<offset>`, so a second replay skips it.
+DLQ_REPLAYS_TOPIC: Final = "integration.dlq.replays"
 SHARD_EVENTS_TOPIC: Final = "shard.events"
 LINK_EVENTS_TOPIC: Final = "link.events"
 ML_FIELDS_RECALCULATE_TOPIC: Final = "ml_fields.recalculate"

@@ -1,4 +1,10 @@
-"""Bearer JWT: who calls (`sub`) for which tenant (`tid`); never from query or body."""
+"""Bearer JWT: who calls (`sub`) for which tenant (`tid`); never from query or body.
+
+Two kinds of token: HS256 with the shared `JWT_SECRET` (development, tests, `token`),
+and RS256/ES256 from the platform's identity provider, verified with the key its
+JWKS names by the token's `kid`, with issuer and audience checks. The token's `alg`
+picks the kind; `none`, and an HMAC token under a provider's key id, are refused.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,22 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-__all__ = ["AuthError", "Principal", "authenticate", "issue_token"]
+from core.settings import Settings
+from web.jwks import JwksError, JwksKeys
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "AuthError",
+    "Principal",
+    "TokenVerifier",
+    "authenticate",
+    "issue_token",
+    "token_verifier",
+]
+
+#: What a provider's token may be signed with (an RSA or a P-256 key of its JWKS).
+ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+_REQUIRED_CLAIMS = ["exp", "sub", "tid"]
 
 
 class AuthError(Exception):
@@ -25,7 +46,25 @@ class Principal:
 def authenticate(
     authorization: str | None, *, secret: str, algorithms: list[str], leeway: float
 ) -> Principal:
-    """The principal of an `Authorization: Bearer <JWT>` header; `AuthError` otherwise."""
+    """The principal of an `Authorization: Bearer <JWT>` header signed with `secret`;
+    `AuthError` otherwise."""
+    token = bearer_token(authorization)
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=algorithms,
+            leeway=leeway,
+            options={"require": _REQUIRED_CLAIMS},
+        )
+    except jwt.PyJWTError as e:
+        message = f"invalid token: {e}"
+        raise AuthError(message) from e
+    return principal_of(claims)
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <JWT>` header; `AuthError` otherwise."""
     if not authorization:
         message = "missing Authorization header"
         raise AuthError(message)
@@ -33,22 +72,90 @@ def authenticate(
     if scheme.lower() != "bearer" or not token.strip():
         message = "the Authorization header is not a Bearer token"
         raise AuthError(message)
-    try:
-        claims = jwt.decode(
-            token.strip(),
-            secret,
-            algorithms=algorithms,
-            leeway=leeway,
-            options={"require": ["exp", "sub", "tid"]},
-        )
-    except jwt.PyJWTError as e:
-        message = f"invalid token: {e}"
-        raise AuthError(message) from e
+    return token.strip()
+
+
+def principal_of(claims: dict[str, object]) -> Principal:
+    """The tenant and user a verified token names."""
     tenant, user = claims.get("tid"), claims.get("sub")
     if not isinstance(tenant, str) or not tenant or not isinstance(user, str) or not user:
         message = "the token must name a tenant (tid) and a user (sub)"
         raise AuthError(message)
     return Principal(tenant_id=tenant, user_id=user)
+
+
+class TokenVerifier:
+    """Verifies API tokens: HS256 with the shared secret, RS256/ES256 through a JWKS."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | None,
+        algorithms: list[str],
+        leeway: float,
+        jwks: JwksKeys | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+    ) -> None:
+        self._secret = secret
+        self._algorithms = [a for a in algorithms if a.upper().startswith("HS")]
+        self._leeway = leeway
+        self._jwks = jwks
+        self._issuer = issuer
+        self._audience = audience
+
+    async def principal(self, authorization: str | None) -> Principal:
+        """The caller of a request with this `Authorization` header; `AuthError` otherwise."""
+        token = bearer_token(authorization)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as e:
+            message = f"invalid token: {e}"
+            raise AuthError(message) from e
+        algorithm = header.get("alg")
+        if algorithm in ASYMMETRIC_ALGORITHMS:
+            return await self._provider_token(token, algorithm, header.get("kid"))
+        if algorithm in self._algorithms and self._secret is not None:
+            return authenticate(
+                authorization, secret=self._secret, algorithms=self._algorithms, leeway=self._leeway
+            )
+        message = f"invalid token: algorithm {algorithm!r} is not accepted"
+        raise AuthError(message)
+
+    async def _provider_token(self, token: str, algorithm: str, kid: object) -> Principal:
+        if self._jwks is None:
+            message = f"invalid token: {algorithm} tokens need JWT_JWKS_URL"
+            raise AuthError(message)
+        if not isinstance(kid, str) or not kid:
+            message = "invalid token: no key id (kid)"
+            raise AuthError(message)
+        try:
+            key = await self._jwks.key(kid)
+        except JwksError as e:
+            message = f"invalid token: {e}"
+            raise AuthError(message) from e
+        if key.algorithm_name != algorithm:
+            message = f"invalid token: key {kid!r} is for {key.algorithm_name}, not {algorithm}"
+            raise AuthError(message)
+        require = [
+            *_REQUIRED_CLAIMS,
+            *(["iss"] if self._issuer else []),
+            *(["aud"] if self._audience else []),
+        ]
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm],
+                leeway=self._leeway,
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": require, "verify_aud": self._audience is not None},
+            )
+        except jwt.PyJWTError as e:
+            message = f"invalid token: {e}"
+            raise AuthError(message) from e
+        return principal_of(claims)
 
 
 def issue_token(
@@ -58,3 +165,22 @@ def issue_token(
     now = datetime.now(UTC)
     claims = {"tid": tenant_id, "sub": user_id, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def token_verifier(settings: Settings) -> TokenVerifier:
+    """The verifier the settings describe (`JWT_*`)."""
+    jwks = None
+    if settings.JWT_JWKS_URL:
+        jwks = JwksKeys(
+            settings.JWT_JWKS_URL,
+            ttl=settings.JWT_JWKS_TTL,
+            min_refresh=settings.JWT_JWKS_MIN_REFRESH,
+        )
+    return TokenVerifier(
+        secret=settings.JWT_SECRET.get_secret_value() if settings.JWT_SECRET_ENABLED else None,
+        algorithms=[settings.JWT_ALGORITHM],
+        leeway=settings.JWT_LEEWAY,
+        jwks=jwks,
+        issuer=settings.JWT_ISSUER,
+        audience=settings.JWT_AUDIENCE,
+    )

@@ -30,7 +30,7 @@ _DIGITS = re.compile(r"[0-9]{1,9}")
 MAX_BODY_BYTES = 1024**2
 
 #: The caller of a request, or `AuthError`.
-Authenticate = Callable[[Request], Principal]
+Authenticate = Callable[[Request], Awaitable[Principal]]
 #: a view method `(view, request, who, **path parameters)`
 _Handler = Callable[..., Awaitable[Response]]
 
@@ -49,7 +49,7 @@ def authenticated(
         @functools.wraps(method)
         async def guarded(view: View, request: Request, **params: Any) -> Response:
             try:
-                who = authenticate(request)
+                who = await authenticate(request)
             except AuthError as e:
                 return error(view, 401, "unauthorized", str(e))
             return await method(view, request, who, **params)

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from core.exceptions import ProcessorsError
 from core.metrics import observe_consumer
 from web.approval import register_approval_page
-from web.auth import Principal, authenticate
+from web.auth import Principal, token_verifier
 from web.deps import WebDeps
 from web.http import authenticated, error, limit_of
 from web.ml_fields import register_ml_field_views
@@ -33,13 +33,10 @@ def register_views(app: faust.App, deps: WebDeps) -> None:
     """Add every view to `app`'s web server."""
     settings = deps.settings
 
-    def principal(request: Request) -> Principal:
-        return authenticate(
-            request.headers.get("Authorization"),
-            secret=settings.JWT_SECRET.get_secret_value(),
-            algorithms=[settings.JWT_ALGORITHM],
-            leeway=settings.JWT_LEEWAY,
-        )
+    verifier = token_verifier(settings)
+
+    async def principal(request: Request) -> Principal:
+        return await verifier.principal(request.headers.get("Authorization"))
 
     register_suggestion_views(app, deps, principal)
     register_approval_page(app)
