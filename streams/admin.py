@@ -72,9 +72,14 @@ class BrokerAdmin:
             raise BrokerUnavailableError(message) from e
 
     async def ensure_topics(
-        self, names: Iterable[str], *, partitions: int, replication: int = 1
+        self,
+        names: Iterable[str],
+        *,
+        partitions: int,
+        replication: int = 1,
+        configs: dict[str, str] | None = None,
     ) -> list[str]:
-        """Create the topics that do not exist yet; return the ones created."""
+        """Create the topics that do not exist yet (with topic `configs`); return those created."""
         admin = self._admin()
         try:
             existing = set(await admin.list_topics())
@@ -85,7 +90,13 @@ class BrokerAdmin:
         if not missing:
             return []
         topics = [
-            NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing
+            NewTopic(
+                n,
+                num_partitions=partitions,
+                replication_factor=replication,
+                topic_configs=configs or {},
+            )
+            for n in missing
         ]
         try:
             response = await admin.create_topics(topics)

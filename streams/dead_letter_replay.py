@@ -211,7 +211,14 @@ async def replay_dead_letters(
     producer: AIOKafkaProducer | None = None
     if not dry_run:
         async with BrokerAdmin(broker_url) as admin:
-            await admin.ensure_topics([DLQ_REPLAYS_TOPIC], partitions=1, replication=replication)
+            # Compacted: one record per dead letter is kept for as long as the topic lives,
+            # not only for the broker's default retention.
+            await admin.ensure_topics(
+                [DLQ_REPLAYS_TOPIC],
+                partitions=1,
+                replication=replication,
+                configs={"cleanup.policy": "compact"},
+            )
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers(broker_url), acks="all", linger_ms=5
         )
