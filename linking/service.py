@@ -147,6 +147,11 @@ class Linker:
                 for s in group
             }  # fmt: skip
             looked_at.update((s.id, inherited(s)) for s in earlier)
+            # a parent not in the store yet: its arrival changes the hierarchy read here
+            for account in (*context.accounts, *context.ancestors):
+                parent = account.structured_data.get("parentId")
+                if isinstance(parent, str) and parent:
+                    looked_at.setdefault(parent, "")
         # What it looked at: a later change of any of these re-evaluates it, even a change
         # that makes the record no longer match (a contact's old address, an account's
         # old domain, a thread message that moved later or to another thread), which no

@@ -293,3 +293,27 @@ async def test_the_linker_reads_the_hierarchy_from_the_store(tmp_path: Path) -> 
         assert stored is not None
         accounts = {k.target_shard_id for k in stored.links if k.target_shard_type == "Account"}
         assert accounts == {"lab", "top"}  # no longer one hierarchy: both take part
+
+
+async def test_a_parent_that_arrives_last_re_evaluates_the_mail(tmp_path: Path) -> None:
+    top = account("top", "Trey Holdings", "trey.com")
+    middle = account("middle", "Trey Research", "trey-research.com", parentId="top")
+    lab = account("lab", "Trey Lab EMEA", "emea.trey.com", parentId="middle")
+    ines = contact("ines", "ines@emea.trey.com", "top")
+    email = make_shard(
+        T, "Email", "mail-1",
+        {"from": {"email": "ines@emea.trey.com"}, "to": [{"email": DANA}],
+         "subject": "Samples", "sentAt": "2026-11-02T09:00:00Z"},
+    )  # fmt: skip
+    async with SqliteShardStore(tmp_path / "shards.db") as store:
+        await ensure_shard_types(store)
+        linker = Linker(store, TenantDirectory({T: TENANT}), _Events())
+        accounts: list[set[str]] = []
+        for shard in (top, lab, ines, email, middle):  # the parent in between comes last
+            for outcome in await store.upsert_many([_draft(shard)]):
+                await linker.process([shard_event(outcome)])
+            stored = await store.get(T, "mail-1")
+            if stored is not None:
+                accounts.append({k.target_shard_id for k in stored.links})
+        assert accounts[0] >= {"lab", "top"}  # no hierarchy known yet: both take part
+        assert {a for a in accounts[-1] if a in ("lab", "top")} == {"lab"}

@@ -1,7 +1,8 @@
 """Property: linking does not depend on the order data arrives in.
 
-A random tenant — accounts (two may claim one domain), contacts, opportunities, users,
-emails in threads, edits of any of them, deletions, and people approving or rejecting
+A random tenant — accounts (two may claim one domain, one may be another's parent or a
+reseller), contacts, opportunities, users, emails in threads (some of them bulk mail),
+edits of any of them, deletions, and people approving or rejecting
 suggestions — is delivered in several random orders into a real SQLite store, each write
 followed by what the linking agent does with its shard event. Whatever the order:
 
@@ -61,8 +62,21 @@ class Decide:
     approve: bool
 
 
-def _account(i: int, version: int, domain: str, deleted: bool) -> Write:
-    data = {"name": f"Account {i}", "domain": domain, "domains": [domain], "deleted": deleted}
+def _account(
+    i: int,
+    version: int,
+    domain: str,
+    deleted: bool,
+    parent: int | None = None,
+    relationship: str | None = None,
+) -> Write:
+    data: dict[str, Any] = {
+        "name": f"Account {i}", "domain": domain, "domains": [domain], "deleted": deleted,
+    }  # fmt: skip
+    if parent is not None and parent != i:
+        data["parentId"] = f"acc-{parent}"  # a hierarchy: the more specific account wins
+    if relationship:
+        data["relationship"] = relationship  # a reseller: linked as a partner
     return Write("Account", f"acc-{i}", version, data)
 
 
@@ -91,9 +105,16 @@ def _opportunity(i: int, version: int, account: int, status: str, close_days: in
 
 
 def _email(
-    i: int, version: int, sender: str, to: list[str], thread: int, hours: int, subject: str
+    i: int,
+    version: int,
+    sender: str,
+    to: list[str],
+    thread: int,
+    hours: int,
+    subject: str,
+    bulk: bool = False,
 ) -> Write:
-    data = {
+    data: dict[str, Any] = {
         "messageId": f"m{i}",
         "threadId": f"th{thread}",
         "from": {"email": sender},
@@ -102,13 +123,16 @@ def _email(
         "sentAt": (START + timedelta(hours=hours)).isoformat(),
         "deleted": version > 9,  # a version past 9 is the message deleted
     }
+    if bulk:
+        data["bulkHeaders"] = {"List-Unsubscribe": "<mailto:u@list.example.net>"}
     return Write("Email", f"em-{i}", version, data)
 
 
 people = st.sampled_from(PEOPLE + REPS)
 crm_writes = st.one_of(
     st.builds(_account, st.integers(0, 2), st.integers(1, 3), st.sampled_from(DOMAINS),
-              st.booleans().map(lambda b: b and False)),
+              st.booleans().map(lambda b: b and False), st.sampled_from((None, None, 0, 1, 2)),
+              st.sampled_from((None, None, None, "reseller"))),
     st.builds(_contact, st.integers(0, 3), st.integers(1, 3), st.sampled_from(PEOPLE),
               st.integers(0, 2), st.sampled_from((False, False, True))),
     st.builds(_opportunity, st.integers(0, 2), st.integers(1, 3), st.integers(0, 2),
@@ -123,6 +147,7 @@ email_writes = st.builds(
     st.integers(0, 2),
     st.integers(0, 24 * 30),
     st.sampled_from(("Hello", "Re: Rollout plan", "Renewal terms", "Pilot")),
+    st.sampled_from((False, False, False, True)),
 )
 decisions = st.builds(
     Decide,
