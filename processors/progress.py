@@ -30,7 +30,9 @@ def progress_bar(
         unit=unit,
         file=stream if stream is not None else sys.stderr,
         disable=not on_terminal(stream),
-        dynamic_ncols=True,
+        # One bar at a time: its height bound only matters on a terminal reporting no rows
+        # (a fresh `docker exec -t`), where tqdm would otherwise hide the bar.
+        nrows=100,
         leave=False,
     )
 
