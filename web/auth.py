@@ -98,7 +98,7 @@ class TokenVerifier:
         audience: str | None = None,
     ) -> None:
         self._secret = secret
-        self._algorithms = [a for a in algorithms if a.upper().startswith("HS")]
+        self._algorithms = [a for a in algorithms if a != "none"]
         self._leeway = leeway
         self._jwks = jwks
         self._issuer = issuer
@@ -113,8 +113,10 @@ class TokenVerifier:
             message = f"invalid token: {e}"
             raise AuthError(message) from e
         algorithm = header.get("alg")
-        if algorithm in ASYMMETRIC_ALGORITHMS:
-            return await self._provider_token(token, algorithm, header.get("kid"))
+        if algorithm in ASYMMETRIC_ALGORITHMS and self._jwks is not None:
+            return await self._provider_token(self._jwks, token, algorithm, header.get("kid"))
+        # `JWT_ALGORITHM` with `JWT_SECRET`: HS256 by default (a deployment that set RS256
+        # and a PEM public key as the secret keeps working without a JWKS).
         if algorithm in self._algorithms and self._secret is not None:
             return authenticate(
                 authorization, secret=self._secret, algorithms=self._algorithms, leeway=self._leeway
@@ -122,15 +124,14 @@ class TokenVerifier:
         message = f"invalid token: algorithm {algorithm!r} is not accepted"
         raise AuthError(message)
 
-    async def _provider_token(self, token: str, algorithm: str, kid: object) -> Principal:
-        if self._jwks is None:
-            message = f"invalid token: {algorithm} tokens need JWT_JWKS_URL"
-            raise AuthError(message)
+    async def _provider_token(
+        self, jwks: JwksKeys, token: str, algorithm: str, kid: object
+    ) -> Principal:
         if not isinstance(kid, str) or not kid:
             message = "invalid token: no key id (kid)"
             raise AuthError(message)
         try:
-            key = await self._jwks.key(kid)
+            key = await jwks.key(kid)
         except JwksError as e:
             message = f"invalid token: {e}"
             raise AuthError(message) from e

@@ -231,8 +231,8 @@ async def test_algorithm_confusion_is_refused(jwks: Jwks) -> None:
     # An ES256 header on a kid that names an RSA key.
     with pytest.raises(AuthError, match="is for RS256, not ES256"):
         await check(v, token("rsa-1", ec_key("1"), "ES256"))
-    # A provider token when no JWKS is configured.
-    with pytest.raises(AuthError, match="need JWT_JWKS_URL"):
+    # A provider token when no JWKS is configured: JWT_ALGORITHM (HS256) decides.
+    with pytest.raises(AuthError, match="'RS256' is not accepted"):
         await check(
             TokenVerifier(secret=SECRET, algorithms=["HS256"], leeway=0),
             token("rsa-1", rsa_key("1")),
