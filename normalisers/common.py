@@ -11,6 +11,7 @@ from dateutil import parser as date_parser
 from core.exceptions import MappingError
 from shards.ids import shard_id
 from shards.model import ShardDraft, ShardSource
+from shards.threads import namespace_thread
 from shards.types import definition, validate_structured_data
 from streams.models import RawEvent
 
@@ -68,7 +69,9 @@ def build_draft(
     (a chat edit or delete names the message it changes), else the envelope's;
     `occurred_at` (RFC 3339, from the payload) stands in for an envelope without one;
     `cleared` names the fields a delete empties instead of keeping (`ShardDraft.cleared`).
+    A `threadId` is namespaced by the integration (`shards.threads`).
     """
+    namespace_thread(shard_type, event.integration_id, structured)
     validate_structured_data(shard_type, structured)
     kind = kind or event.data_type
     external_id = external_id or event.external_id

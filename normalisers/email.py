@@ -47,6 +47,7 @@ from normalisers.people import Person, parse_address_header, person, unique_peop
 from normalisers.reply import normalize_subject, split_reply
 from shards.ids import shard_id
 from shards.model import ShardDraft
+from shards.participants import build_participants
 from streams.models import BlobRef, RawEvent
 
 __all__ = ["MAX_TEXT_CHARS", "attachment_events", "normalise_email"]
@@ -165,8 +166,11 @@ def _structured(mail: _Message, tenant: TenantConfig) -> dict[str, Any]:
     to = unique_people(mail.to)
     cc = _without(unique_people(mail.cc), to)
     bcc = _without(unique_people(mail.bcc), [*to, *cc])
-    everyone = [p for p in (mail.sender, mail.on_behalf_of) if p is not None] + to + cc + bcc
-    participants = list(dict.fromkeys(p["email"] for p in everyone if p.get("email")))
+    people = {"from": mail.sender, "sender": mail.on_behalf_of, "to": to, "cc": cc, "bcc": bcc}
+    participants = [p for p in build_participants("Email", people) if p.get("email")]
+    if tenant.internal_domains:
+        for p in participants:
+            p["internal"] = tenant.is_internal(p["email"])
     structured: dict[str, Any] = {
         "messageId": mail.message_id,
         "threadId": mail.thread_id,

@@ -31,6 +31,7 @@ from normalisers.common import build_draft, require, utc_iso
 from normalisers.common import optional_id as _optional_id
 from normalisers.people import Person, person, unique_people
 from shards.model import ShardDraft
+from shards.participants import build_participants
 from streams.models import RawEvent
 
 __all__ = ["WINDOWS_ZONES", "normalise_calendar_event", "zone_named"]
@@ -420,7 +421,7 @@ def _classify(structured: dict[str, Any], tenant: TenantConfig) -> None:
     """
     organizer = structured.get("organizer")
     people = [p for p in (organizer, *structured["attendees"]) if p]
-    participants = unique_people({"email": p.get("email"), "name": p.get("name")} for p in people)
+    participants = build_participants("CalendarEvent", structured)
     structured["participants"] = participants
     if not tenant.internal_domains:
         structured["isExternal"] = None

@@ -10,8 +10,9 @@ from typing import Any, Protocol
 from core.exceptions import MappingError
 from core.tenants import TenantConfig
 from normalisers.common import build_draft, utc_iso
-from normalisers.people import person, unique_people
+from normalisers.people import person
 from shards.model import ShardDraft
+from shards.participants import build_participants
 from streams.models import BlobRef, RawEvent
 
 __all__ = ["MeetingRequest", "TranscriptLike", "meeting_draft", "meeting_request"]
@@ -77,11 +78,12 @@ def meeting_draft(
     payload = event.payload
     start = utc_iso(payload.get("start"), field="start")
     end = utc_iso(payload.get("end"), field="end")
-    participants = unique_people(
+    people = [
         person(p.get("email"), p.get("name"))
         for p in payload.get("participants") or []
         if isinstance(p, dict)
-    )
+    ]
+    participants = build_participants("Meeting", {"participants": people})
     for p in participants:
         if p.get("email") and tenant.internal_domains:
             p["internal"] = tenant.is_internal(p["email"])

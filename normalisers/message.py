@@ -38,6 +38,7 @@ from normalisers.common import build_draft, require, utc_iso
 from normalisers.common import optional_id as _optional_id
 from normalisers.people import Person, person, unique_people
 from shards.model import ShardDraft
+from shards.participants import build_participants
 from streams.models import RawEvent
 
 __all__ = ["normalise_message"]
@@ -85,6 +86,7 @@ def normalise_message(event: RawEvent, tenant: TenantConfig) -> ShardDraft:
     else:
         chat = _generic(event.payload)
     structured = chat.structured
+    structured["participants"] = build_participants("Message", structured)
     _classify(structured, tenant)
     unstructured: dict[str, Any] = {"text": chat.text}
     if chat.truncated:
@@ -123,7 +125,6 @@ def _generic(payload: dict[str, Any]) -> _Chat:
         "channelName": _optional_str(payload.get("channelName"), "channelName"),
         "sender": sender,
         "mentions": unique_people(mentions),
-        "participants": unique_people([sender, *mentions]),
         "sentAt": sent_at,
         "editedAt": edited_at,
         "deleted": _flag(payload.get("deleted"), "deleted"),
@@ -186,7 +187,6 @@ def _slack(payload: dict[str, Any]) -> _Chat:
         "channelType": _optional_str(body.get("channel_type"), "channel_type"),
         "sender": sender,
         "mentions": unique_people(mentions),
-        "participants": unique_people([p for p in (sender, *mentions) if p is not None]),
         "sentAt": sent_at,
         "editedAt": edited_at,
         "deleted": deleted,
@@ -314,7 +314,6 @@ def _teams_message(payload: dict[str, Any]) -> _Chat:
         "subject": _optional_str(payload.get("subject"), "subject"),
         "sender": sender,
         "mentions": unique_people(mentions),
-        "participants": unique_people([p for p in (sender, *mentions) if p is not None]),
         "sentAt": sent_at,
         "editedAt": edited_at,
         "deleted": deleted_at is not None,
@@ -377,7 +376,6 @@ def _teams_notification(payload: dict[str, Any]) -> _Chat:
         "teamId": segments.get("teams"),
         "chatId": chat_id,
         "mentions": [],
-        "participants": [],
         "attachments": [],
         "deleted": True,
         "deletedAt": at,
@@ -444,14 +442,7 @@ def _teams_attachment(value: Any) -> dict[str, Any]:
 
 def _tombstone(structured: dict[str, Any]) -> dict[str, Any]:
     """A deleted message: who wrote it, where and when stay; what it said and named go."""
-    sender = structured.get("sender")
-    return {
-        **structured,
-        "deleted": True,
-        "mentions": [],
-        "participants": [sender] if sender else [],
-        "attachments": [],
-    }
+    return {**structured, "deleted": True, "mentions": [], "attachments": []}
 
 
 def _directory(payload: Mapping[str, Any]) -> Directory:

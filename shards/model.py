@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from shards.upgrades import upgrade_structured
+
 __all__ = [
     "HISTORY_FIELDS",
     "Link",
@@ -153,6 +155,8 @@ def merge(existing: Shard | None, draft: ShardDraft, now: datetime | None = None
         return WriteOutcome(WriteKind.CREATED, shard, tuple(sorted(structured)))
     if existing.source.event_id == draft.source.event_id:
         return WriteOutcome(WriteKind.UNCHANGED, existing)
+    if existing.schema_version < draft.schema_version:
+        existing = _upgraded(existing)
     stored_at, incoming_at = existing.source.occurred_at, draft.source.occurred_at
     if stored_at is not None and incoming_at is not None and incoming_at < stored_at:
         return WriteOutcome(WriteKind.STALE, existing)
@@ -245,3 +249,9 @@ def _keep_derived(
 
 def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k)))
+
+
+def _upgraded(shard: Shard) -> Shard:
+    """An older shard in the current shapes (`shards.upgrades`), before it is compared."""
+    data = upgrade_structured(shard.shard_type, shard.source.integration_id, shard.structured_data)
+    return shard if data is None else shard.model_copy(update={"structured_data": data})

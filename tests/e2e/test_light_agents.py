@@ -210,7 +210,7 @@ def test_malformed_native_payloads_are_dead_lettered_and_the_worker_goes_on(pipe
     bad_zone["externalId"] = f"zone-{marker}"
     bomb = teams.channel_message()
     bomb["payload"]["body"] = {"contentType": "html", "content": "<p>" + "a" * 10_000_000}
-    bomb["externalId"] = f"bomb-{marker}"
+    bomb["externalId"] = bomb["payload"]["id"] = f"bomb-{marker}"  # the payload names it
     not_utf8 = (
         b'{"eventId": "x-' + marker.encode() + b'", "dataType": "message", "tenantId": "\xff\xfe"}'
     )

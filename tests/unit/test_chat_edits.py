@@ -171,7 +171,7 @@ def test_a_graph_deleted_notification_empties_the_channel_reply_it_names() -> No
     notification = _notification("deleted", CHANNEL_REPLY)
     d = draft(notification)
     assert d.id == TEAMS_ID
-    assert d.structured_data["threadId"] == teams.ROOT_ID
+    assert d.structured_data["providerThreadId"] == teams.ROOT_ID
     assert d.structured_data["channelId"] == teams.CHANNEL_ID
     shard = replay(teams.channel_message(), notification)
     assert shard.structured_data["deleted"] is True

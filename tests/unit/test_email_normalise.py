@@ -21,6 +21,11 @@ JO = "jo.lee@northwind-sales.com"
 PRIYA = "priya.raman@fabrikam-logistics.com"
 
 
+def addresses(data: dict) -> list[str]:
+    """The participants' addresses, in order (each is a person object with its role)."""
+    return [p["email"] for p in data["participants"]]
+
+
 def event(envelope: dict[str, Any]) -> RawEvent:
     return RawEvent.model_validate(envelope)
 
@@ -45,14 +50,15 @@ def test_generic_sample_is_mapped_field_by_field() -> None:
     assert d.source.event_id == "evt-email-msg-7731"
     data = d.structured_data
     assert data["messageId"] == "<CAF7731@mail.fabrikam-logistics.com>"
-    assert data["threadId"] == "thr-5512"
+    assert data["providerThreadId"] == "thr-5512"
+    assert data["threadId"] == "int-generic-1:thr-5512"  # namespaced by the integration
     assert data["subject"] == "Re: Route Optimization Suite — revised pricing"
     assert data["normalizedSubject"] == "Route Optimization Suite — revised pricing"
     assert data["from"] == {"email": PRIYA, "name": "Priya Raman"}
     assert data["to"] == [{"email": DAN, "name": "Dan Ortiz"}]
     assert data["cc"] == []
     assert data["bcc"] == []
-    assert data["participants"] == [PRIYA, DAN]
+    assert addresses(data) == [PRIYA, DAN]
     assert data["sentAt"] == "2026-11-02T09:14:03Z"
     assert data["direction"] == "inbound"
     assert data["bodyTruncated"] is False
@@ -114,7 +120,7 @@ def test_without_a_sender_address_direction_is_unknown() -> None:
     data = draft(envelope).structured_data
     assert data["from"] == {"email": None, "name": "Mail Delivery System"}
     assert data["direction"] is None
-    assert data["participants"] == [PRIYA]
+    assert addresses(data) == [PRIYA]
 
 
 def test_people_are_lower_cased_named_and_deduplicated_across_to_cc_bcc() -> None:
@@ -135,7 +141,7 @@ def test_people_are_lower_cased_named_and_deduplicated_across_to_cc_bcc() -> Non
     ]
     assert data["cc"] == [{"email": JO, "name": "Jo Lee"}]
     assert data["bcc"] == [{"email": DAN, "name": "Dan"}]
-    assert data["participants"] == [DAN, PRIYA, "marco.ruiz@fabrikam-logistics.com", JO]
+    assert addresses(data) == [DAN, PRIYA, "marco.ruiz@fabrikam-logistics.com", JO]
 
 
 def test_a_recipient_that_is_no_address_keeps_its_name_only() -> None:
@@ -143,7 +149,7 @@ def test_a_recipient_that_is_no_address_keeps_its_name_only() -> None:
     envelope["payload"]["cc"] = [{"email": "/O=EXCHANGELABS/OU=ADMIN/CN=JOLEE", "name": "Jo Lee"}]
     data = draft(envelope).structured_data
     assert data["cc"] == [{"email": None, "name": "Jo Lee"}]
-    assert data["participants"] == [DAN, PRIYA]
+    assert addresses(data) == [DAN, PRIYA]
 
 
 def test_html_only_generic_body_becomes_clean_text() -> None:
@@ -324,14 +330,15 @@ def test_gmail_reply_is_mapped_field_by_field() -> None:
     assert d.id == shard_id(gmail.TENANT, "gmail", "email", gmail.REPLY_ID)
     data = d.structured_data
     assert data["messageId"] == "<CAF7731xq9ZQm+Lp@mail.gmail.com>"
-    assert data["threadId"] == gmail.REPLY_THREAD
+    assert data["providerThreadId"] == gmail.REPLY_THREAD
+    assert data["threadId"] == f"int-gmail-dan:{gmail.REPLY_THREAD}"
     assert data["subject"] == "Re: Route Optimization Suite — revised pricing"
     assert data["normalizedSubject"] == "Route Optimization Suite — revised pricing"
     assert data["from"] == {"email": PRIYA, "name": "Priya Raman"}
     assert data["to"] == [{"email": DAN, "name": "Dan Ortiz"}]
     assert data["cc"] == [{"email": "marco.ruiz@fabrikam-logistics.com", "name": "Marco Ruiz"}]
     assert data["bcc"] == []
-    assert data["participants"] == [PRIYA, DAN, "marco.ruiz@fabrikam-logistics.com"]
+    assert addresses(data) == [PRIYA, DAN, "marco.ruiz@fabrikam-logistics.com"]
     assert data["sentAt"] == "2026-11-02T09:14:03Z"  # the Date header, +0100 made UTC
     assert data["receivedAt"] == "2026-11-02T09:14:05Z"  # internalDate
     assert data["direction"] == "inbound"
@@ -598,7 +605,8 @@ def test_graph_reply_is_mapped_field_by_field() -> None:
     assert data["messageId"] == (
         "<SA1PR12MB7199E2B1D0C3F4A5B6C7D8E9F0A1B2C3D4E5@SA1PR12MB7199.namprd12.prod.outlook.com>"
     )
-    assert data["threadId"] == graph_mail.CONVERSATION_ID
+    assert data["providerThreadId"] == graph_mail.CONVERSATION_ID
+    assert data["threadId"] == f"int-outlook-dan:{graph_mail.CONVERSATION_ID}"
     assert data["subject"] == "RE: [EXTERNAL] Re: Route Optimization Suite — revised pricing"
     assert data["normalizedSubject"] == "Route Optimization Suite — revised pricing"
     assert data["from"] == {"email": DAN, "name": "Dan Ortiz"}
@@ -609,7 +617,7 @@ def test_graph_reply_is_mapped_field_by_field() -> None:
         {"email": JO, "name": "Jo Lee"},
     ]
     assert data["bcc"] == []
-    assert data["participants"] == [DAN, PRIYA, "marco.ruiz@fabrikam-logistics.com", JO]
+    assert addresses(data) == [DAN, PRIYA, "marco.ruiz@fabrikam-logistics.com", JO]
     assert data["sentAt"] == "2026-11-02T15:40:09Z"
     assert data["receivedAt"] == "2026-11-02T15:40:11Z"
     assert data["direction"] == "outbound"
@@ -681,7 +689,7 @@ def test_graph_text_body_and_delegate_sender() -> None:
         "email": "assistant@northwind-sales.com",
         "name": "Sam Assistant",
     }
-    assert d.structured_data["participants"][:2] == [DAN, "assistant@northwind-sales.com"]
+    assert addresses(d.structured_data)[:2] == [DAN, "assistant@northwind-sales.com"]
     assert d.structured_data["inReplyTo"] == "<CAF7731@mail.fabrikam-logistics.com>"
     assert d.structured_data["references"] == ["<CAF7731@mail.fabrikam-logistics.com>"]
 

@@ -66,7 +66,8 @@ def test_an_email_names_everyone_with_their_role_once() -> None:
     assert a.shard_type == "Email" and a.tenant_id == "t-demo" and a.shard_id == shard.id
     assert a.subject == "Pricing review"
     assert a.text == "See you on Thursday."
-    assert a.thread_id == "thr-msg-8001"  # structuredData.threadId as it is: the index key
+    # structuredData.threadId as it is (namespaced by the integration): the index key
+    assert a.thread_id == "int-generic-1:thr-msg-8001"
     assert a.occurred_at == datetime(2026, 11, 2, 9, 14, 3, tzinfo=UTC)
     assert not a.internal_only
 

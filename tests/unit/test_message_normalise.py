@@ -92,7 +92,7 @@ def test_slack_thread_reply_resolves_mentions_and_cleans_mark_up() -> None:
     assert d.id == shard_id(generic_chat.TENANT, "slack", "message", slack.EXTERNAL_ID)
     data = d.structured_data
     assert data["messageId"] == slack.TS
-    assert data["threadId"] == slack.THREAD_TS
+    assert data["providerThreadId"] == slack.THREAD_TS
     assert data["channelId"] == slack.CHANNEL
     assert data["channelName"] == "ext-fabrikam"
     assert data["channelType"] == "channel"
@@ -134,7 +134,7 @@ def test_slack_thread_reply_resolves_mentions_and_cleans_mark_up() -> None:
 def test_slack_message_without_a_thread_is_its_own_thread() -> None:
     envelope = slack.thread_reply()
     del envelope["payload"]["thread_ts"]
-    assert draft(envelope).structured_data["threadId"] == slack.TS
+    assert draft(envelope).structured_data["providerThreadId"] == slack.TS
 
 
 def test_slack_without_a_directory_keeps_ids_and_the_profile_name() -> None:
@@ -179,7 +179,7 @@ def test_slack_edit_updates_the_same_shard() -> None:
     assert edited.source.event_id != original.source.event_id
     data = edited.structured_data
     assert data["messageId"] == slack.TS
-    assert data["threadId"] == slack.THREAD_TS
+    assert data["providerThreadId"] == slack.THREAD_TS
     assert data["sentAt"] == original.structured_data["sentAt"]
     assert data["editedAt"] == "2026-11-02T12:01:30Z"
     assert data["deleted"] is False
@@ -205,7 +205,7 @@ def test_slack_delete_keeps_the_shard_and_marks_it_deleted() -> None:
     assert data["messageId"] == slack.TS
     assert data["sentAt"] == original.structured_data["sentAt"]
     assert data["sender"] == original.structured_data["sender"]
-    assert data["threadId"] == slack.THREAD_TS
+    assert data["providerThreadId"] == slack.THREAD_TS
 
 
 def test_slack_delete_without_the_previous_message_still_maps() -> None:
@@ -283,7 +283,7 @@ def test_teams_channel_message_is_mapped_field_by_field() -> None:
     assert d.id == shard_id(generic_chat.TENANT, "teams", "message", teams.MESSAGE_ID)
     data = d.structured_data
     assert data["messageId"] == teams.MESSAGE_ID
-    assert data["threadId"] == teams.ROOT_ID
+    assert data["providerThreadId"] == teams.ROOT_ID
     assert data["channelId"] == teams.CHANNEL_ID
     assert data["channelName"] == "Fabrikam deal"
     assert data["teamId"] == teams.TEAM_ID
@@ -347,7 +347,7 @@ def test_teams_chat_message_is_one_conversation() -> None:
     data = draft(teams.chat_message()).structured_data
     assert data["channelId"] == teams.CHAT_ID
     assert data["chatId"] == teams.CHAT_ID
-    assert data["threadId"] == teams.CHAT_ID
+    assert data["providerThreadId"] == teams.CHAT_ID
     assert data["teamId"] is None
     assert data["sender"] == {"email": None, "name": "Priya Raman", "userId": teams.PRIYA}
     assert data["direction"] is None  # no address, no direction
