@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ConsumerType", "Settings"]
 
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     APP_ID: str = Field(
         default="integration-processors",
         description="Faust app id: consumer group and prefix of Faust's own topics.",
+    )
+    AGENTS: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="agents a worker runs within its CONSUMER_TYPE, comma-separated names; "
+        "or exclusions, each name prefixed by '-'. Empty: every agent of the role. A worker "
+        "with a selection joins its own consumer group (APP_ID.<the agents, sorted>).",
     )
     TOPIC_PARTITIONS: int = Field(default=4, ge=1)
     TOPIC_REPLICATION: int = Field(default=1, ge=1)
@@ -124,6 +131,13 @@ class Settings(BaseSettings):
     RECONNECT_MAX_DELAY: float = Field(
         default=30.0, gt=0, description="longest wait between reconnection attempts"
     )
+
+    @field_validator("AGENTS", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @cached_property
     def blob_dir(self) -> Path:

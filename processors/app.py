@@ -8,10 +8,11 @@ from typing import Any
 import faust
 from faust.types import TransportT
 
-from agents import AgentDeps, ShardEventSink, register_agents
-from core.settings import ConsumerType, Settings
+from agents import AgentDeps, register_agents
+from core.settings import Settings
 from processors.bootstrap import Adapters, build_adapters
 from processors.commands import register_commands
+from processors.roles import consumer_group, select_agents
 from streams.channels import StreamWriter, Topics
 from streams.end_offsets import TrueEndTransport
 from streams.watchdog import ConsumerWatchdog
@@ -34,7 +35,8 @@ class ProcessorsApp(faust.App):
     """
 
     def __init__(self, settings: Settings, adapters: Adapters, **conf: Any) -> None:
-        super().__init__(settings.APP_ID, **conf)
+        self.selected_agents = select_agents(settings)
+        super().__init__(consumer_group(settings, self.selected_agents), **conf)
         self.settings = settings
         self.adapters = adapters
         self.contract_topics = Topics.declare(self, settings.TOPIC_PARTITIONS)
@@ -84,28 +86,24 @@ def faust_conf(settings: Settings, broker_url: str) -> dict[str, Any]:
 
 
 def create_app(settings: Settings, **overrides: Any) -> ProcessorsApp:
-    """The app for these settings: the agents and tables of `CONSUMER_TYPE`, every web view
-    and the project's commands, each handed what it needs."""
+    """The app for these settings: the agents and tables of `CONSUMER_TYPE` that `AGENTS`
+    selects, every web view and the project's commands, each handed what it needs."""
     adapters = build_adapters(settings)
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     app = ProcessorsApp(
         settings, adapters, **{**faust_conf(settings, adapters.broker_url), **overrides}
     )
     a = adapters
-    ml_fields: MlFieldsSource = StoreMlFields(a.store, a.tenants)
-    after_linking: ShardEventSink | None = None
-    if settings.CONSUMER_TYPE in (ConsumerType.LIGHT, ConsumerType.ALL):
-        table_deps = TableDeps(settings, app.contract_topics, app.writer, a.store, a.tenants)
-        table, table_agents = register_ml_fields(app, table_deps)
-        ml_fields, after_linking = table, table.route
-        app.agent_names.extend(table_agents)
+    selected = app.selected_agents
+    table_deps = TableDeps(settings, app.contract_topics, app.writer, a.store, a.tenants)
+    routing, table, table_agents = register_ml_fields(app, table_deps, selected)
+    ml_fields: MlFieldsSource = table if table is not None else StoreMlFields(a.store, a.tenants)
     agent_deps = AgentDeps(
         settings, app.contract_topics, app.writer, a.store, a.tenants, a.mappings, a.blobs,
         a.ocr, a.transcriber,
     )  # fmt: skip
-    app.agent_names[:0] = register_agents(
-        app, settings.CONSUMER_TYPE, agent_deps, after_linking=after_linking
-    )
+    app.agent_names = register_agents(app, selected, agent_deps, after_linking=routing.route)
+    app.agent_names += table_agents
     web_deps = WebDeps(
         settings, a.store, app.writer, a.admin, a.blobs, ml_fields, tuple(app.agent_names),
         consumer_stalls=app.watchdog.stalled,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -51,11 +51,21 @@ from tables.state import Change, ChangeRouter, apply_changes, rebuild_state, tab
 from tables.timers import register_timers
 from tables.writeback import Pending, write_ml_fields
 
-__all__ = ["TABLE_NAME", "MlFields", "StoreMlFields", "TableDeps", "register"]
+__all__ = [
+    "AGENT_NAMES",
+    "TABLE_NAME",
+    "MlFields",
+    "MlRouting",
+    "StoreMlFields",
+    "TableDeps",
+    "register",
+]
 
 logger = logging.getLogger(__name__)
 
 TABLE_NAME: Final = "ml_fields"
+#: The names of the agents this module defines.
+AGENT_NAMES: Final = ("ml_route", "ml_fields")
 _WRITEBACK_BATCH: Final = 200
 
 
@@ -93,6 +103,34 @@ class StoreMlFields:
         return compute_features(state, now, self._tenants.of(tenant_id).zone), "store"
 
 
+class MlRouting:
+    """Sends shard and link events on as snapshots to `ml_fields.changes`: what a worker
+    runs where `link_activities` or `ml_route` run, with or without the table."""
+
+    def __init__(self, app: faust.App, deps: TableDeps) -> None:
+        self.deps = deps
+        self.changes_topic = app.topic(
+            ML_FIELDS_CHANGES_TOPIC,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=deps.settings.TOPIC_PARTITIONS,
+        )
+
+    async def route(self, events: Sequence[ShardEvent | LinkEvent]) -> None:
+        """Turn shard and link events into snapshots on `ml_fields.changes` (retried)."""
+        deps = self.deps
+        router = ChangeRouter(deps.store, deps.tenants)
+        changes = await retry_store(
+            lambda: router.route(events),
+            attempts=deps.settings.AGENT_RETRIES,
+            max_delay=deps.settings.AGENT_RETRY_MAX_DELAY,
+        )
+        for change in changes:
+            await self.changes_topic.send(key=change.key.encode(), value=change.to_json())
+
+
 class MlFields:
     """The table and what reads it: the agents, the write-back, the API."""
 
@@ -111,30 +149,8 @@ class MlFields:
             partitions=settings.TOPIC_PARTITIONS,
             help="per opportunity: its facts and its linked activities' facts",
         )
-        self.changes_topic = app.topic(
-            ML_FIELDS_CHANGES_TOPIC,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.TOPIC_PARTITIONS,
-        )
         self.pending = Pending(settings.ML_WRITEBACK_DELAY)
         self._partitioner = DefaultPartitioner()
-
-    # --- routing ---------------------------------------------------------------------------
-
-    async def route(self, events: Sequence[ShardEvent | LinkEvent]) -> None:
-        """Turn shard and link events into snapshots on `ml_fields.changes` (retried)."""
-        deps = self.deps
-        router = ChangeRouter(deps.store, deps.tenants)
-        changes = await retry_store(
-            lambda: router.route(events),
-            attempts=deps.settings.AGENT_RETRIES,
-            max_delay=deps.settings.AGENT_RETRY_MAX_DELAY,
-        )
-        for change in changes:
-            await self.changes_topic.send(key=change.key.encode(), value=change.to_json())
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -261,10 +277,35 @@ class MlFields:
         await deps.writer.dead_letter(letters)
 
 
-def register(app: faust.App, deps: TableDeps) -> tuple[MlFields, list[str]]:
-    """Define the ML-field table, its two agents and timers on `app`; the table's reader
-    (whose `route` follows shard events after linking) and the agents' names."""
+def register(
+    app: faust.App, deps: TableDeps, names: Collection[str] = AGENT_NAMES
+) -> tuple[MlRouting, MlFields | None, list[str]]:
+    """Define the agents among `names` (`ml_route`; `ml_fields` with the table and its
+    timers) on `app`; the router that follows shard events after linking, the table's
+    reader (None without `ml_fields`) and the agents' names."""
     settings = deps.settings
+    routing = MlRouting(app, deps)
+    defined: list[str] = []
+    if "ml_route" in names:
+
+        @app.agent(deps.topics.link_events_topic, name="ml_route")
+        async def ml_route(stream: StreamT[bytes]) -> None:
+            """Link events → per-opportunity snapshots on `ml_fields.changes` (shard events
+            come through `link_activities`, the one agent on `shard.events`)."""
+            async for batch in batches(
+                stream, settings.AGENT_BATCH_SIZE, settings.AGENT_BATCH_WINDOW
+            ):
+                parsed, letters = parse_each(batch, LinkEvent, "ml_route")
+                try:
+                    await routing.route([event for _, event in parsed])
+                except Exception as exc:  # never let one batch stop the agent
+                    logger.exception("ML-field routing failed for a batch of %d", len(batch))
+                    letters.extend(incoming.letter(exc, "ml_route") for incoming, _ in parsed)
+                await deps.writer.dead_letter(letters)
+
+        defined.append(str(ml_route.name))
+    if "ml_fields" not in names:
+        return routing, None, defined
     ml = MlFields(app, deps)
     inputs = app.topic(
         ML_FIELDS_CHANGES_TOPIC,
@@ -274,19 +315,6 @@ def register(app: faust.App, deps: TableDeps) -> tuple[MlFields, list[str]]:
         key_serializer="raw",
         value_serializer="raw",
     )
-
-    @app.agent(deps.topics.link_events_topic, name="ml_route")
-    async def ml_route(stream: StreamT[bytes]) -> None:
-        """Link events → per-opportunity snapshots on `ml_fields.changes` (shard events
-        come through `link_activities`, the one agent on `shard.events`)."""
-        async for batch in batches(stream, settings.AGENT_BATCH_SIZE, settings.AGENT_BATCH_WINDOW):
-            parsed, letters = parse_each(batch, LinkEvent, "ml_route")
-            try:
-                await ml.route([event for _, event in parsed])
-            except Exception as exc:  # never let one batch stop the agent
-                logger.exception("ML-field routing failed for a batch of %d", len(batch))
-                letters.extend(incoming.letter(exc, "ml_route") for incoming, _ in parsed)
-            await deps.writer.dead_letter(letters)
 
     @app.agent(inputs, name="ml_fields")
     async def ml_fields(stream: StreamT[bytes]) -> None:
@@ -314,4 +342,5 @@ def register(app: faust.App, deps: TableDeps) -> tuple[MlFields, list[str]]:
         ml.sweep()
 
     register_timers(app, settings, deps.store, deps.tenants, deps.writer)
-    return ml, [str(ml_route.name), str(ml_fields.name)]
+    defined.append(str(ml_fields.name))
+    return routing, ml, defined
