@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     AZURE_COMPUTER_VISION_KEY: SecretStr | None = None
     AZURE_SPEECH_ENDPOINT: str | None = None
     AZURE_SPEECH_KEY: SecretStr | None = None
+    COSMOS_KEY: SecretStr | None = Field(
+        default=None, description="the Cosmos DB account key, when STORE_URL is cosmos://"
+    )
+    COSMOS_VERIFY_TLS: bool = Field(
+        default=True,
+        description="verify the Cosmos DB endpoint's certificate; false only for an emulator",
+    )
+    COSMOS_THROTTLE_RETRIES: int = Field(
+        default=9, ge=0, description="429s retried per Cosmos DB request (after retry-after)"
+    )
+    COSMOS_THROTTLE_MAX_WAIT: float = Field(
+        default=30.0, ge=0, description="seconds of retry-after waits per request, at most"
+    )
 
     # --- the project's own ---------------------------------------------------------
     APP_ID: str = Field(

@@ -52,7 +52,20 @@ def build_store(settings: Settings) -> ShardStore:
         return SqliteShardStore(settings.DATA_DIR / "shards.sqlite3")
     if url.startswith("sqlite://"):
         return SqliteShardStore.from_url(url)
-    message = f"STORE_URL {url!r}: unsupported scheme (supported: sqlite://)"
+    if url.startswith("cosmos://"):
+        if settings.COSMOS_KEY is None:
+            message = "STORE_URL is cosmos:// but COSMOS_KEY is not set"
+            raise ConfigurationError(message)
+        from shards.cosmos import CosmosShardStore  # the SDK only when configured
+
+        return CosmosShardStore.from_url(
+            url,
+            settings.COSMOS_KEY.get_secret_value(),
+            verify_tls=settings.COSMOS_VERIFY_TLS,
+            throttle_retries=settings.COSMOS_THROTTLE_RETRIES,
+            throttle_max_wait=settings.COSMOS_THROTTLE_MAX_WAIT,
+        )
+    message = f"STORE_URL {url!r}: unsupported scheme (supported: sqlite://, cosmos://)"
     raise ConfigurationError(message)
 
 

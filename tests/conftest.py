@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 
 from processors.embedded_broker import EmbeddedBroker
 from streams.topics import DATA_TYPES
+from tests.integration.cosmosdb import CosmosDbServer
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -89,3 +90,10 @@ async def consume_all(bootstrap: str, topic: str, *, expect: int, timeout: float
     finally:
         await consumer.stop()
     return records
+
+
+@pytest.fixture(scope="session")
+def cosmosdb() -> Iterator[CosmosDbServer]:
+    """One Cosmos DB emulator for the session (memory only; npm-installed on first use)."""
+    with CosmosDbServer() as running:
+        yield running

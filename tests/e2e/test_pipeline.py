@@ -8,18 +8,27 @@ import sqlite3
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from bridge.publisher import RawEventPublisher
+from shards.cosmos import CosmosShardStore
 from shards.ids import shard_id
+from shards.suggestions import SuggestedLink, suggestion_id
 from tests.conftest import consume_all
+from tests.e2e.conftest import running_pipeline
 from tests.fixtures import salesforce as sf
+from tests.integration.cosmosdb import COSMOS_KEY, CosmosDbServer, drop_database
 
 
 def tenant() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
+
+
+#: The tenant of the Cosmos pipeline's Salesforce records and suggestion.
+SUGGESTION_TENANT = tenant()
 
 
 def write_jsonl(path: Path, lines: list[bytes]) -> Path:
@@ -43,7 +52,68 @@ async def tenant_records(pipeline, topic: str, tenant_id: str, expect: int) -> l
 
 
 def test_salesforce_records_become_shards_once(pipeline, tmp_path: Path) -> None:
-    t = tenant()
+    salesforce_records_become_shards_once(pipeline, tmp_path)
+
+
+def test_salesforce_records_become_shards_once_on_cosmos(
+    tmp_path: Path, rabbitmq_url: str, cosmosdb: CosmosDbServer
+) -> None:
+    """The same pipeline with STORE_URL=cosmos://: nothing falls back to a SQLite file."""
+    database = f"e2e-{uuid.uuid4().hex[:10]}"
+    settings = {
+        "STORE_URL": cosmosdb.store_url(database),
+        "COSMOS_KEY": COSMOS_KEY,
+        "COSMOS_VERIFY_TLS": "false",
+    }
+    (tmp_path / "cosmos").mkdir()
+    try:
+        with running_pipeline(tmp_path / "cosmos", rabbitmq_url, **settings) as pipe:
+            salesforce_records_become_shards_once(pipe, tmp_path, SUGGESTION_TENANT)
+            a_suggestion_is_approved_through_the_api(pipe, cosmosdb.store_url(database))
+            assert httpx.get(f"{pipe.base_url}/ready").status_code == 200
+            sqlite_files = [
+                f
+                for f in (tmp_path / "cosmos").rglob("*")
+                if f.is_file() and f.open("rb").read(16) == b"SQLite format 3\x00"
+            ]
+            assert sqlite_files == []
+    finally:
+        _run(drop_database(cosmosdb.store_url(database)))
+
+
+def a_suggestion_is_approved_through_the_api(pipe, store_url: str) -> None:
+    """A pending suggestion (seeded in the store) approved by the API: the decision and the
+    approved link land in the store; a second decision is a conflict."""
+    (account,) = [s for s in pipe.shards(SUGGESTION_TENANT) if s["shardType"] == "Account"]
+    target = shard_id(SUGGESTION_TENANT, "salesforce", "Opportunity", sf.OPPORTUNITY_ID)
+    sid = suggestion_id(SUGGESTION_TENANT, account["id"], target)
+
+    async def seed() -> None:
+        async with CosmosShardStore.from_url(store_url, COSMOS_KEY, verify_tls=False) as store:
+            await store.put_suggestion(
+                SuggestedLink(
+                    id=sid, tenant_id=SUGGESTION_TENANT, source_shard_id=account["id"],
+                    source_shard_type="Account", target_shard_id=target,
+                    target_shard_type="Opportunity", confidence=0.6, method="test",
+                    created_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+
+    _run(seed())
+    headers = {"Authorization": f"Bearer {pipe.token(SUGGESTION_TENANT)}"}
+    api = f"{pipe.base_url}/api/v1/suggested-links"
+    pending = httpx.get(api, params={"status": "pending_review"}, headers=headers).json()
+    assert [i["id"] for i in pending["items"]] == [sid]
+    approved = httpx.post(f"{api}/{sid}/approve", json={"reason": "yes"}, headers=headers)
+    assert approved.status_code == 200
+    assert approved.json()["status"] == "approved"
+    assert httpx.post(f"{api}/{sid}/reject", headers=headers).status_code == 409
+    shard = httpx.get(f"{pipe.base_url}/api/v1/shards/{account['id']}", headers=headers).json()
+    assert {(k["targetShardId"], k["status"]) for k in shard["links"]} >= {(target, "approved")}
+
+
+def salesforce_records_become_shards_once(pipeline, tmp_path: Path, t: str | None = None) -> None:
+    t = t or tenant()
     events = [sf.account(t), sf.contact(t), sf.opportunity(t)]
     jsonl = write_jsonl(tmp_path / "crm.jsonl", [sf.line(e) for e in events])
     assert "published 3 events" in pipeline.run("publish", str(jsonl))

@@ -1,0 +1,202 @@
+"""The Cosmos DB emulator (`@vercel/cosmosdb-server` from npm), installed on demand and run
+per session through our launcher (`cosmosdb_launcher.js`, which patches its gaps).
+
+The package is installed once into `.cache/cosmosdb-server` under the repository root
+(ignored by git through `.cache/.gitignore`), pinned: the launcher patches its internals.
+HTTPS with a self-signed certificate (clients skip verification); memory only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from azure.cosmos.aio import CosmosClient
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
+
+__all__ = [
+    "COSMOSDB_SERVER_VERSION",
+    "COSMOS_KEY",
+    "CosmosDbServer",
+    "drop_database",
+    "install_cosmosdb_server",
+]
+
+COSMOSDB_SERVER_VERSION = "1.0.1"
+#: The Cosmos DB emulator's well-known key (public, documented by Microsoft); the server
+#: does not check it but the SDK needs valid base64.
+COSMOS_KEY = (
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIM/Jw=="
+)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = REPO_ROOT / ".cache" / "cosmosdb-server"
+LAUNCHER = Path(__file__).with_name("cosmosdb_launcher.js")
+
+_READY = re.compile(r"Ready to accept HTTPS connections at (\S+):(\d+)")
+
+
+def _installed_version(cache: Path) -> str | None:
+    manifest = cache / "node_modules" / "@vercel" / "cosmosdb-server" / "package.json"
+    try:
+        return str(json.loads(manifest.read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def install_cosmosdb_server(
+    cache: Path = CACHE_DIR, version: str = COSMOSDB_SERVER_VERSION
+) -> Path:
+    """The npm prefix holding the server, after `npm install` if it is missing."""
+    if _installed_version(cache) == version:
+        return cache
+    npm = shutil.which("npm")
+    if npm is None:
+        message = "npm is not on PATH: the Cosmos DB emulator cannot be installed"
+        raise RuntimeError(message)
+    cache.mkdir(parents=True, exist_ok=True)
+    ignore = cache.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# installed by the test helpers; never committed\n*\n")
+    subprocess.run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(cache),
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            f"@vercel/cosmosdb-server@{version}",
+        ],
+        check=True,
+        timeout=600,
+    )
+    if _installed_version(cache) != version:
+        message = f"npm did not install @vercel/cosmosdb-server@{version} into {cache}"
+        raise RuntimeError(message)
+    return cache
+
+
+class CosmosDbServer:
+    """One emulator on a free port, memory only; `stop()` is safe twice."""
+
+    def __init__(self, *, startup_timeout: float = 60.0) -> None:
+        self._startup_timeout = startup_timeout
+        self._process: subprocess.Popen[str] | None = None
+        self.host = ""
+        self.port = 0
+
+    @property
+    def endpoint(self) -> str:
+        """`https://127.0.0.1:PORT/`, the account endpoint for the SDK."""
+        return f"https://{self.host}:{self.port}/"
+
+    def store_url(self, database: str) -> str:
+        """The `STORE_URL` of one database on this server."""
+        return f"cosmos://{self.host}:{self.port}/{database}"
+
+    def throttle(self, count: int, retry_after_ms: int = 5) -> None:
+        """Answer the next `count` document requests 429 with this retry-after (launcher hook)."""
+        request = urllib.request.Request(  # https to our own local server
+            f"{self.endpoint}_test/throttle",
+            data=json.dumps({"count": count, "retryAfterMs": retry_after_ms}).encode(),
+            method="POST",
+        )
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+            answer.read()
+
+    def start(self) -> CosmosDbServer:
+        prefix = install_cosmosdb_server()
+        node = shutil.which("node")
+        if node is None:
+            message = "node is not on PATH: the Cosmos DB emulator cannot run"
+            raise RuntimeError(message)
+        self._process = subprocess.Popen(
+            [node, str(LAUNCHER), str(prefix)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "NODE_NO_WARNINGS": "1"},
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._drain, args=(lines,), daemon=True).start()
+        deadline = time.monotonic() + self._startup_timeout
+        seen: list[str] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = lines.get(timeout=max(remaining, 0.01))
+            except queue.Empty:
+                line = ""
+            if line is None or remaining <= 0:
+                self.stop()
+                message = "the Cosmos DB emulator did not start:\n" + "".join(seen)
+                raise RuntimeError(message)
+            seen.append(line)
+            if match := _READY.search(line):
+                self.host, self.port = match.group(1), int(match.group(2))
+                return self
+
+    def _drain(self, lines: queue.Queue[str | None]) -> None:
+        # Read until the server exits, so a full pipe never blocks it.
+        process = self._process
+        assert process is not None
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> CosmosDbServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+async def drop_database(store_url: str) -> None:
+    """Delete the database a `cosmos://host:port/database` URL names (gone already: fine)."""
+    host_port, database = store_url.removeprefix("cosmos://").split("/", 1)
+    async with CosmosClient(
+        f"https://{host_port}/", credential=COSMOS_KEY, connection_verify=False
+    ) as client:
+        with contextlib.suppress(CosmosResourceNotFoundError):
+            await client.delete_database(database)
+
+
+# Install and start once, to time it: python -m tests.integration.cosmosdb
+if __name__ == "__main__":
+    started = time.monotonic()
+    install_cosmosdb_server()
+    installed = time.monotonic()
+    with CosmosDbServer() as server:
+        print(f"install {installed - started:.1f} s, start {time.monotonic() - installed:.1f} s")
+        print(server.endpoint)
