@@ -110,11 +110,14 @@ def test_replay_after_the_mapping_is_fixed(tmp_path: Path, rabbitmq_url: str) ->
         wait_for("the bad events committed", lambda: committed_past(pipe, group, bad))
         pipe.stop("worker")
         pipe.start("worker", "worker")
-        listed, dry = run_together(
+        listed, dry, status = run_together(
             pipe,
             ["dlq", "list", "--stage", "map", "--tenant", TENANT, "--since", "1h"],
             ["dlq", "replay", "--dry-run", "--tenant", TENANT],
+            ["status", "--group", group],
         )
+        assert f"\n  {group}  total lag " in status
+        assert re.search(r"\n    integration\.raw\.crm  lag \d+  \d+:\d+/\d+ lag", status)
         # RabbitMQ is shared: other tests' events reach this bridge too, so only this
         # tenant's records are counted.
         assert re.search(
