@@ -66,12 +66,20 @@ def register(app: faust.App, deps: AgentDeps, after_linking: ShardEventSink | No
             requests, letters = parse_each(asked, RelinkRequest, "link")
             events, bad = parse_each([e for e in batch if e not in asked], ShardEvent, "link")
             letters += bad
-            for incoming, request in requests:
-                await _step(incoming, partial(linker.evaluate, request), retried, deps, letters)
+            # A backlog asks for the same activity many times in one batch (its account,
+            # contact and opportunity arrive together; a thread's messages each ask for
+            # their followers): each evaluation reads what is stored, so one per activity
+            # and batch does, and each follow-up is asked for once.
+            follow_ups: dict[tuple[str, str], RelinkRequest] = {}
+            for incoming, request in _last_per_activity(requests):
+                await _step(
+                    incoming, partial(linker.evaluate, request), retried, letters, follow_ups
+                )
             for incoming, event in events:
                 await _step(
-                    incoming, partial(_on_shard_event, linker, event), retried, deps, letters
+                    incoming, partial(_on_shard_event, linker, event), retried, letters, follow_ups
                 )
+            await deps.writer.relink(list(follow_ups.values()))
             if after_linking is not None:
                 try:
                     await after_linking([event for _, event in events])
@@ -94,19 +102,29 @@ async def _on_shard_event(linker: Linker, event: ShardEvent) -> list[RelinkReque
     return follow_ups
 
 
+def _last_per_activity(
+    requests: Sequence[tuple[IncomingEvent, RelinkRequest]],
+) -> list[tuple[IncomingEvent, RelinkRequest]]:
+    """One request per activity: its last in the batch (the batch is acknowledged whole)."""
+    last = {(r.tenant_id, r.shard_id): (i, r) for i, r in requests}
+    return list(last.values())
+
+
 async def _step(
     incoming: IncomingEvent,
     work: Callable[[], Awaitable[list[RelinkRequest]]],
     retried: Callable[..., Awaitable[list[RelinkRequest]]],
-    deps: AgentDeps,
     letters: list[DeadLetter],
+    follow_ups: dict[tuple[str, str], RelinkRequest],
 ) -> None:
-    """One event's linking, retried while the store is unavailable, then its follow-up
-    requests sent; any other failure is that event's dead letter."""
+    """One event's linking, retried while the store is unavailable; its follow-up requests
+    join the batch's (sent before the batch is acknowledged); any other failure is that
+    event's dead letter."""
     try:
-        follow_ups = await retried(work)
+        asked = await retried(work)
     except Exception as exc:  # never let one event stop the agent
         logger.exception("linking failed for %s", incoming.where())
         letters.append(incoming.letter(exc, "link"))
         return
-    await deps.writer.relink(follow_ups)
+    for request in asked:
+        follow_ups[(request.tenant_id, request.shard_id)] = request
