@@ -52,11 +52,12 @@ class Settings(BaseSettings):
         default=True,
         description="verify the Cosmos DB endpoint's certificate; false only for an emulator",
     )
+    # At least 1 and above 0: the SDK reads 0 as "use its default" (9 retries, 30 s).
     COSMOS_THROTTLE_RETRIES: int = Field(
-        default=9, ge=0, description="429s retried per Cosmos DB request (after retry-after)"
+        default=9, ge=1, description="429s retried per Cosmos DB request (after retry-after)"
     )
     COSMOS_THROTTLE_MAX_WAIT: float = Field(
-        default=30.0, ge=0, description="seconds of retry-after waits per request, at most"
+        default=30.0, gt=0, description="seconds of retry-after waits per request, at most"
     )
 
     # --- the project's own ---------------------------------------------------------

@@ -22,9 +22,6 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from azure.cosmos.aio import CosmosClient
-from azure.cosmos.exceptions import CosmosResourceNotFoundError
-
 __all__ = [
     "COSMOSDB_SERVER_VERSION",
     "COSMOS_KEY",
@@ -184,6 +181,10 @@ class CosmosDbServer:
 
 async def drop_database(store_url: str) -> None:
     """Delete the database a `cosmos://host:port/database` URL names (gone already: fine)."""
+    # The SDK only here: every test session imports this module through tests/conftest.py.
+    from azure.cosmos.aio import CosmosClient
+    from azure.cosmos.exceptions import CosmosResourceNotFoundError
+
     host_port, database = store_url.removeprefix("cosmos://").split("/", 1)
     async with CosmosClient(
         f"https://{host_port}/", credential=COSMOS_KEY, connection_verify=False
