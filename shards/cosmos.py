@@ -23,9 +23,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
@@ -65,6 +74,9 @@ _CHUNK: Final = 100
 _MERGE_ATTEMPTS: Final = 8
 #: Operations per transactional batch (the service's limit).
 _BATCH: Final = 100
+#: Bytes of documents per transactional batch: the service refuses a request over 2 MB
+#: (413); this leaves room for the envelope. A larger single shard goes alone.
+_BATCH_BYTES: Final = 1_500_000
 #: System and store-only properties that are not part of a shard or suggestion.
 _SYSTEM: Final = frozenset({"_rid", "_self", "_ts", "_attachments", "_etag", "pk", "lookup"})
 
@@ -263,7 +275,7 @@ class CosmosShardStore:
         pending = sorted(drafts)
         for _ in range(_MERGE_ATTEMPTS):
             stored = await self._read_partition(pk, pending)
-            writes: list[tuple[str, Shard, str | None]] = []
+            writes: list[_Write] = []
             merged: dict[str, list[WriteOutcome]] = {}
             for sid in pending:
                 current = stored.get(sid)
@@ -274,18 +286,20 @@ class CosmosShardStore:
                     state = outcome.shard
                 merged[sid] = outcomes
                 if state is not None and any(o.persist for o in outcomes):
-                    writes.append((sid, state, None if current is None else current.etag))
+                    etag = None if current is None else current.etag
+                    writes.append(_Write(sid, state, etag, _shard_doc(state)))
                 else:
                     done[sid] = outcomes
             lost: list[str] = []
-            for start in range(0, len(writes), _BATCH):
-                chunk = writes[start : start + _BATCH]
+            for chunk in _batches(writes):
                 etags = await self._write_batch(pk, chunk)
                 if etags is None:
-                    lost.extend(sid for sid, _, _ in chunk)
+                    lost.extend(w.shard_id for w in chunk)
                     continue
-                for (sid, state, _), etag in zip(chunk, etags, strict=True):
-                    done[sid] = _stamped(merged[sid], state.model_copy(update={"etag": etag}))
+                for w, etag in zip(chunk, etags, strict=True):
+                    done[w.shard_id] = _stamped(
+                        merged[w.shard_id], w.shard.model_copy(update={"etag": etag})
+                    )
             if not lost:
                 return done
             pending = lost  # another writer won: merge again onto what it wrote
@@ -306,16 +320,14 @@ class CosmosShardStore:
                 found[shard.id] = shard
         return found
 
-    async def _write_batch(
-        self, pk: str, writes: list[tuple[str, Shard, str | None]]
-    ) -> list[str] | None:
+    async def _write_batch(self, pk: str, writes: list[_Write]) -> list[str] | None:
         """Creates and etag-guarded replaces in one transactional batch: the new etags, or
         None when a shard changed since it was read (nothing of the batch is written)."""
         operations: list[Any] = [
-            ("create", (_shard_doc(shard),))
-            if etag is None
-            else ("replace", (sid, _shard_doc(shard)), {"if_match_etag": etag})
-            for sid, shard, etag in writes
+            ("create", (w.doc,))
+            if w.if_match is None
+            else ("replace", (w.shard_id, w.doc), {"if_match_etag": w.if_match})
+            for w in writes
         ]
         try:
             async with _errors(f"write {len(writes)} shard(s)", passthrough=(404, 409, 412)):
@@ -760,6 +772,32 @@ async def _gather(work: Iterable[Awaitable[T]]) -> list[T]:
         if isinstance(result, BaseException):
             raise result
     return results  # type: ignore[return-value]  # no exceptions left
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Write:
+    """One shard to write in a batch: create when `if_match` is None, else replace."""
+
+    shard_id: str
+    shard: Shard
+    if_match: str | None
+    doc: dict[str, Any]
+
+
+def _batches(writes: list[_Write]) -> Iterator[list[_Write]]:
+    """The writes in transactional batches of at most `_BATCH` operations and
+    `_BATCH_BYTES` of documents."""
+    chunk: list[_Write] = []
+    size = 0
+    for write in writes:
+        doc_size = len(json.dumps(write.doc, separators=(",", ":")).encode())
+        if chunk and (len(chunk) == _BATCH or size + doc_size > _BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(write)
+        size += doc_size
+    if chunk:
+        yield chunk
 
 
 def _stamped(outcomes: list[WriteOutcome], written: Shard) -> list[WriteOutcome]:

@@ -6,7 +6,8 @@
 //  3. transactional batch: the partition key comes from the request header as the
 //     Python SDK sends it (stock: per operation only, so every batch failed) and the
 //     batch is all-or-nothing (stock: applies operations up to the first failure);
-//  4. test hook `POST /_test/throttle {"count", "retryAfterMs"}`: the next `count`
+//  4. a transactional batch over 2 MB answers 413, as the service does (stock: no limit);
+//  5. test hook `POST /_test/throttle {"count", "retryAfterMs"}`: the next `count`
 //     document requests answer 429 with `x-ms-retry-after-ms`, as a throttled account does.
 // Queries that name a partition key always filter on it (the store's own rule), so the
 // stock "missing partition keys" check needs no patch.
@@ -85,8 +86,14 @@ const apply = {
   Delete: ops.deleteOperation,
 };
 
+const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+
 batchDocuments.default = async (account, req, res, params) => {
   const body = await readJson(req);
+  if (Buffer.byteLength(JSON.stringify(body)) > MAX_REQUEST_BYTES) {
+    res.statusCode = 413;
+    return { code: "RequestEntityTooLarge", message: "Request size is too large" };
+  }
   const collection = account.database(params.dbId).collection(params.collId);
   if (!collection.read()) return notFound(res);
   if (!Array.isArray(body)) {

@@ -28,7 +28,7 @@ from core.settings import Settings
 from mappings.crm import map_crm_event, shipped_mappings
 from processors.bootstrap import build_store
 from processors.startup import ensure_shard_types
-from shards.cosmos import CosmosShardStore
+from shards.cosmos import CosmosShardStore, shard_partition_key
 from shards.links import write_links
 from shards.model import Link, ShardDraft, WriteKind
 from shards.sqlite import SqliteShardStore
@@ -466,6 +466,32 @@ async def test_cosmos_honours_429_then_gives_the_batch_back(cosmosdb: CosmosDbSe
             assert await patient.get("t1", outcome.shard.id) is not None
     finally:
         cosmosdb.throttle(0)
+        await drop_database(url)
+
+
+async def test_cosmos_splits_a_partitions_batch_under_the_request_limit(
+    cosmosdb: CosmosDbServer,
+) -> None:
+    """4 MB of shards of one partition: written in several transactional batches, since the
+    service (and the launcher) refuse a request over 2 MB."""
+    url = cosmosdb.store_url(f"test-{uuid.uuid4().hex[:12]}")
+    bucket = shard_partition_key("t1", draft(sf.account("t1", "001000")).id)
+    drafts = []
+    for i in range(2000):
+        d = draft(sf.account("t1", f"001{i:06d}"))
+        if shard_partition_key("t1", d.id) == bucket:
+            d.unstructured_data["text"] = "x" * 100_000
+            drafts.append(d)
+        if len(drafts) == 40:
+            break
+    try:
+        async with CosmosShardStore.from_url(url, COSMOS_KEY, verify_tls=False) as store:
+            await ensure_shard_types(store)
+            outcomes = await store.upsert_many(drafts)
+            assert {o.kind for o in outcomes} == {WriteKind.CREATED}
+            stored = await store.get("t1", drafts[-1].id)
+            assert stored is not None and len(stored.unstructured_data["text"]) == 100_000
+    finally:
         await drop_database(url)
 
 
