@@ -17,7 +17,12 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from tenacity import RetryCallState
 
-from core.exceptions import BadEventError, ShardTypeMissingError, StoreError
+from core.exceptions import (
+    BadEventError,
+    ConcurrencyError,
+    ShardTypeMissingError,
+    StoreError,
+)
 from core.metrics import AGENT_BATCH_SECONDS, EVENTS_PROCESSED, SHARD_WRITES
 from core.retries import retry_store
 from shards.model import ShardDraft, WriteKind, WriteOutcome
@@ -159,7 +164,9 @@ class ShardPipeline:
             attempt,
             attempts=self._retries,
             max_delay=self._retry_max_delay,
-            retry_on=(StoreError, ShardTypeMissingError),
+            # ConcurrencyError: a server store (Cosmos) whose etag-guarded merge kept losing
+            # races to other workers; the next attempt merges onto what they wrote.
+            retry_on=(StoreError, ConcurrencyError, ShardTypeMissingError),
             before_sleep=warn,
         )
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from agents.pipeline import ShardPipeline
-from core.exceptions import StoreError
+from core.exceptions import ConcurrencyError, StoreError
 from mappings.crm import map_crm_event, shipped_mappings
 from processors.startup import ensure_shard_types
 from shards.sqlite import SqliteShardStore
@@ -109,6 +109,26 @@ async def test_store_failures_are_retried_then_dead_lettered(store) -> None:
     assert [(letter.stage, letter.error_type) for letter in writer.letters] == [
         ("store", "StoreError")
     ]
+
+
+async def test_a_lost_merge_race_is_retried(store) -> None:
+    calls = 0
+
+    class RacingStore:
+        async def upsert_many(self, drafts):
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise ConcurrencyError("another worker kept winning")
+            return await store.upsert_many(drafts)
+
+    writer = RecordingWriter()
+    outcomes = await pipeline(RacingStore(), writer, retries=3).process(
+        [incoming(sf.line(sf.account("t1")), 0)]
+    )
+    assert [o.kind.value for o in outcomes] == ["created"]
+    assert calls == 2
+    assert writer.letters == []
 
 
 async def test_missing_shard_type_is_created_and_the_write_retried(tmp_path: Path) -> None:
