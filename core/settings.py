@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     SHARD_TYPE_RETRY_DELAY: float = Field(default=1.0, ge=0)
     AGENT_BATCH_SIZE: int = Field(default=500, ge=1)
     AGENT_BATCH_WINDOW: float = Field(default=0.2, gt=0)
+    CONSUMER_FETCH_MAX_WAIT: float = Field(
+        default=0.1,
+        gt=0,
+        le=1.5,
+        description="seconds a fetch may wait for records (Tansu always waits all of it)",
+    )
     AGENT_RETRIES: int = Field(default=5, ge=1)
     AGENT_RETRY_MAX_DELAY: float = Field(default=30.0, gt=0)
     BRIDGE_PREFETCH: int = Field(default=2000, ge=1)

@@ -39,6 +39,8 @@ class ProcessorsApp(faust.App):
         super().__init__(consumer_group(settings, self.selected_agents), **conf)
         self.settings = settings
         self.adapters = adapters
+        #: read by `streams.end_offsets.ShortPollThread` when it makes the consumer
+        self.fetch_max_wait_ms = round(settings.CONSUMER_FETCH_MAX_WAIT * 1000)
         self.contract_topics = Topics.declare(self, settings.TOPIC_PARTITIONS)
         self.writer = StreamWriter(self.contract_topics)
         self.agent_names: list[str] = []

@@ -81,3 +81,29 @@ def test_a_partition_without_a_committed_offset_restarts_at_the_beginning() -> N
     assert c._thread.to_beginning == [TopicPartition("shard.events", 1)]
     assert dict(c._read_offset) == {STREAM_0: 12, STREAM_1: None, CHANGELOG: None}
     assert dict(c._committed_offset) == {STREAM_0: 12}
+
+
+async def test_the_fetch_wait_setting_reaches_the_aiokafka_consumer(monkeypatch) -> None:
+    """Canary for the internals `ShortPollThread` relies on: Faust makes the consumer with
+    its fixed wait, aiokafka's `start()` hands `_fetch_max_wait_ms` to the fetcher."""
+    import inspect
+
+    import aiokafka
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    from streams.end_offsets import ShortPollThread
+
+    assert "fetch_max_wait_ms=1500" in inspect.getsource(
+        faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    )
+    made = aiokafka.AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1500)
+    monkeypatch.setattr(
+        faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", lambda self, t: made
+    )
+    thread: Any = ShortPollThread.__new__(ShortPollThread)
+    thread.app = SimpleNamespace(fetch_max_wait_ms=100)
+    assert thread._create_worker_consumer(None) is made
+    assert made._fetch_max_wait_ms == 100
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(
+        aiokafka.AIOKafkaConsumer.start
+    )
