@@ -33,8 +33,14 @@ def _rabbitmq_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def rabbitmq_url() -> str:
-    """The machine's RabbitMQ; started with `rabbitmq-server -detached` when down."""
+def rabbitmq_url() -> Iterator[str]:
+    """A virtual host of its own on the machine's RabbitMQ (started with
+    `rabbitmq-server -detached` when down), deleted with all its queues afterwards.
+
+    Every bridge binds its queues to the contract's `integration.events` exchange: on a
+    shared virtual host, test sessions running side by side (pytest-xdist workers, a
+    developer's second run) would receive each other's events.
+    """
     if not _rabbitmq_answers():
         server = shutil.which("rabbitmq-server") or "/usr/sbin/rabbitmq-server"
         subprocess.run([server, "-detached"], check=False)
@@ -43,7 +49,18 @@ def rabbitmq_url() -> str:
             if time.monotonic() > deadline:
                 pytest.fail("RabbitMQ did not start within 60 s")
             time.sleep(1)
-    return RABBITMQ_URL
+    vhost = f"tests-{uuid.uuid4().hex[:12]}"
+    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
+    try:
+        subprocess.run(
+            [ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"{RABBITMQ_URL}{vhost}"
+    finally:
+        subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)
 
 
 @pytest.fixture

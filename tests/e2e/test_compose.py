@@ -133,6 +133,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, rabbitmq_url: str) -> Iterat
         config = compose_config(operator_env)
         hosts = {
             "redpanda:9092": urlsplit(broker.url).netloc,
+            # the session's own virtual host (tests/conftest.py) in place of the default one
+            "rabbitmq:5672/": f"{rabbit.hostname}:{rabbit.port or 5672}{rabbit.path or '/'}",
             "rabbitmq:5672": f"{rabbit.hostname}:{rabbit.port or 5672}",
             **{f"config:{k}": v["file"] for k, v in config.get("configs", {}).items()},
         }

