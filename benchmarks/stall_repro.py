@@ -336,6 +336,11 @@ def one_run(number: int, args: argparse.Namespace, rng: random.Random) -> Run:
             while not worker.healthy(port):
                 if time.monotonic() > deadline:
                     run.notes.append("first worker never healthy")
+                    run.notes.extend(
+                        line
+                        for line in log.read_text(errors="replace").splitlines()
+                        if "File " in line or "Error" in line
+                    )
                     return run
                 time.sleep(0.2)
             began = time.monotonic()
@@ -358,6 +363,8 @@ def one_run(number: int, args: argparse.Namespace, rng: random.Random) -> Run:
             if (run.stuck or run.late) and args.logs:
                 args.logs.mkdir(parents=True, exist_ok=True)
                 shutil.copy(log, args.logs / f"run-{number:02d}-worker.log")
+                if run.stuck:
+                    shutil.copy(db, args.logs / f"run-{number:02d}-shards.sqlite3")
         finally:
             worker.stop()
     return run
