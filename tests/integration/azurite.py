@@ -9,16 +9,15 @@ it refuses the API version `azure-storage-blob` 12.31 sends unless started with
 from __future__ import annotations
 
 import json
-import os
-import queue
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from types import TracebackType
+
+from tests.integration.node_server import NodeServer
 
 __all__ = ["ACCOUNT_KEY", "ACCOUNT_NAME", "AZURITE_VERSION", "Azurite", "install_azurite"]
 
@@ -79,8 +78,7 @@ class Azurite:
     """One Azurite blob server on a free port, memory only; `stop()` is safe twice."""
 
     def __init__(self, *, startup_timeout: float = 60.0) -> None:
-        self._startup_timeout = startup_timeout
-        self._process: subprocess.Popen[str] | None = None
+        self._server = NodeServer("Azurite", startup_timeout=startup_timeout)
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.url = ""
 
@@ -98,70 +96,31 @@ class Azurite:
 
     def start(self) -> Azurite:
         main = install_azurite()
-        node = shutil.which("node")
-        if node is None:
-            message = "node is not on PATH: Azurite cannot run"
-            raise RuntimeError(message)
         # Azurite may write debug or extent files into its working folder: give it its own.
         self._workdir = tempfile.TemporaryDirectory(prefix="azurite-")
-        self._process = subprocess.Popen(
-            [
-                node,
-                str(main),
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                "0",
-                "--skipApiVersionCheck",
-                "--inMemoryPersistence",
-                "--silent",
-                "--disableTelemetry",
-                "--extentMemoryLimit",
-                "256",
-            ],
-            cwd=self._workdir.name,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "NODE_NO_WARNINGS": "1"},
-        )
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._drain, args=(lines,), daemon=True).start()
-        deadline = time.monotonic() + self._startup_timeout
-        seen: list[str] = []
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                line = lines.get(timeout=max(remaining, 0.01))
-            except queue.Empty:
-                line = ""
-            if line is None or remaining <= 0:
-                self.stop()
-                message = "Azurite did not start:\n" + "".join(seen)
-                raise RuntimeError(message)
-            seen.append(line)
-            if match := _LISTENING.search(line):
-                self.url = match.group(1).rstrip("/")
-                return self
-
-    def _drain(self, lines: queue.Queue[str | None]) -> None:
-        # Read until Azurite exits, so a full pipe never blocks it.
-        process = self._process
-        assert process is not None
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
+        args = [
+            str(main),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            "0",
+            "--skipApiVersionCheck",
+            "--inMemoryPersistence",
+            "--silent",
+            "--disableTelemetry",
+            "--extentMemoryLimit",
+            "256",
+        ]
+        try:
+            match = self._server.start(args, _LISTENING, cwd=Path(self._workdir.name))
+        except RuntimeError:
+            self.stop()
+            raise
+        self.url = match.group(1).rstrip("/")
+        return self
 
     def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        self._server.stop()
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None

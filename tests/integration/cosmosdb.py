@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import queue
 import re
 import shutil
 import ssl
 import subprocess
-import threading
 import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+from tests.integration.node_server import NodeServer
 
 __all__ = [
     "COSMOSDB_SERVER_VERSION",
@@ -89,8 +88,7 @@ class CosmosDbServer:
     """One emulator on a free port, memory only; `stop()` is safe twice."""
 
     def __init__(self, *, startup_timeout: float = 60.0) -> None:
-        self._startup_timeout = startup_timeout
-        self._process: subprocess.Popen[str] | None = None
+        self._server = NodeServer("the Cosmos DB emulator", startup_timeout=startup_timeout)
         self.host = ""
         self.port = 0
 
@@ -118,54 +116,12 @@ class CosmosDbServer:
 
     def start(self) -> CosmosDbServer:
         prefix = install_cosmosdb_server()
-        node = shutil.which("node")
-        if node is None:
-            message = "node is not on PATH: the Cosmos DB emulator cannot run"
-            raise RuntimeError(message)
-        self._process = subprocess.Popen(
-            [node, str(LAUNCHER), str(prefix)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "NODE_NO_WARNINGS": "1"},
-        )
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._drain, args=(lines,), daemon=True).start()
-        deadline = time.monotonic() + self._startup_timeout
-        seen: list[str] = []
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                line = lines.get(timeout=max(remaining, 0.01))
-            except queue.Empty:
-                line = ""
-            if line is None or remaining <= 0:
-                self.stop()
-                message = "the Cosmos DB emulator did not start:\n" + "".join(seen)
-                raise RuntimeError(message)
-            seen.append(line)
-            if match := _READY.search(line):
-                self.host, self.port = match.group(1), int(match.group(2))
-                return self
-
-    def _drain(self, lines: queue.Queue[str | None]) -> None:
-        # Read until the server exits, so a full pipe never blocks it.
-        process = self._process
-        assert process is not None
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
+        match = self._server.start([str(LAUNCHER), str(prefix)], _READY)
+        self.host, self.port = match.group(1), int(match.group(2))
+        return self
 
     def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        self._server.stop()
 
     def __enter__(self) -> CosmosDbServer:
         return self.start()
