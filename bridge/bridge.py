@@ -394,7 +394,9 @@ class Bridge:
                     if len(message.body) > limit:
                         await channel.basic_nack(message.delivery_tag or 0, requeue=False)
                 await channel.basic_ack(messages[-1].delivery_tag or 0, multiple=True)
-            except _AMQP_ERRORS as e:
+            # not only AMQP errors: aiormq fails the pending acks of a channel closed under
+            # them with a bare `Exception` (seen killing the bridge mid-outage)
+            except Exception as e:  # noqa: BLE001
                 self._unacknowledged(messages, repr(e))
 
     def _unacknowledged(self, messages: Sequence[aiormq.abc.DeliveredMessage], why: str) -> None:
