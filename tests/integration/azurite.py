@@ -8,16 +8,13 @@ it refuses the API version `azure-storage-blob` 12.31 sends unless started with
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.integration.node_server import NodeServer
+from tests.integration.node_server import NodeServer, npm_install
 
 __all__ = ["ACCOUNT_KEY", "ACCOUNT_NAME", "AZURITE_VERSION", "Azurite", "install_azurite"]
 
@@ -33,41 +30,9 @@ CACHE_DIR = REPO_ROOT / ".cache" / "azurite"
 _LISTENING = re.compile(r"Blob service successfully listens on (http://\S+)")
 
 
-def _installed_version(cache: Path) -> str | None:
-    manifest = cache / "node_modules" / "azurite" / "package.json"
-    try:
-        return str(json.loads(manifest.read_text())["version"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def install_azurite(cache: Path = CACHE_DIR, version: str = AZURITE_VERSION) -> Path:
     """The blob server's entry point, after `npm install azurite@<version>` if it is missing."""
-    main = cache / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
-    if _installed_version(cache) == version and main.is_file():
-        return main
-    npm = shutil.which("npm")
-    if npm is None:
-        message = "npm is not on PATH: Azurite cannot be installed"
-        raise RuntimeError(message)
-    cache.mkdir(parents=True, exist_ok=True)
-    ignore = cache.parent / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# installed by tests/integration/azurite.py; never committed\n*\n")
-    subprocess.run(
-        [
-            npm,
-            "install",
-            "--prefix",
-            str(cache),
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            f"azurite@{version}",
-        ],
-        check=True,
-        timeout=600,
-    )
+    main = npm_install(cache, "azurite", version) / "dist" / "src" / "blob" / "main.js"
     if not main.is_file():
         message = f"npm installed azurite@{version} but {main} is missing"
         raise RuntimeError(message)

@@ -11,15 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 import ssl
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from tests.integration.node_server import NodeServer
+from tests.integration.node_server import NodeServer, npm_install
 
 __all__ = [
     "COSMOSDB_SERVER_VERSION",
@@ -42,45 +40,11 @@ LAUNCHER = Path(__file__).with_name("cosmosdb_launcher.js")
 _READY = re.compile(r"Ready to accept HTTPS connections at (\S+):(\d+)")
 
 
-def _installed_version(cache: Path) -> str | None:
-    manifest = cache / "node_modules" / "@vercel" / "cosmosdb-server" / "package.json"
-    try:
-        return str(json.loads(manifest.read_text())["version"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def install_cosmosdb_server(
     cache: Path = CACHE_DIR, version: str = COSMOSDB_SERVER_VERSION
 ) -> Path:
     """The npm prefix holding the server, after `npm install` if it is missing."""
-    if _installed_version(cache) == version:
-        return cache
-    npm = shutil.which("npm")
-    if npm is None:
-        message = "npm is not on PATH: the Cosmos DB emulator cannot be installed"
-        raise RuntimeError(message)
-    cache.mkdir(parents=True, exist_ok=True)
-    ignore = cache.parent / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# installed by the test helpers; never committed\n*\n")
-    subprocess.run(
-        [
-            npm,
-            "install",
-            "--prefix",
-            str(cache),
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            f"@vercel/cosmosdb-server@{version}",
-        ],
-        check=True,
-        timeout=600,
-    )
-    if _installed_version(cache) != version:
-        message = f"npm did not install @vercel/cosmosdb-server@{version} into {cache}"
-        raise RuntimeError(message)
+    npm_install(cache, "@vercel/cosmosdb-server", version)
     return cache
 
 

@@ -3,6 +3,7 @@ for until its ready line, drained so a full pipe never blocks it, stopped."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -11,6 +12,39 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+
+
+def npm_install(cache: Path, package: str, version: str) -> Path:
+    """The package's folder under the npm prefix `cache`, after `npm install
+    <package>@<version>` there if that version is not installed yet."""
+    folder = cache / "node_modules" / package
+    if _installed_version(folder) == version:
+        return folder
+    npm = shutil.which("npm")
+    if npm is None:
+        message = f"npm is not on PATH: {package} cannot be installed"
+        raise RuntimeError(message)
+    cache.mkdir(parents=True, exist_ok=True)
+    ignore = cache.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# installed by the test helpers; never committed\n*\n")
+    subprocess.run(
+        [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund",
+         "--loglevel=error", f"{package}@{version}"],
+        check=True,
+        timeout=600,
+    )  # fmt: skip
+    if _installed_version(folder) != version:
+        message = f"npm did not install {package}@{version} into {cache}"
+        raise RuntimeError(message)
+    return folder
+
+
+def _installed_version(folder: Path) -> str | None:
+    try:
+        return str(json.loads((folder / "package.json").read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 class NodeServer:
