@@ -65,8 +65,8 @@ from streams.topics import (
     event_key,
     internal_topics,
 )
+from tests.fixtures import backlog
 from tests.fixtures import generic_email as ge
-from tests.fixtures import salesforce as sf
 
 COMMAND = str(Path(sys.executable).parent / "integration-processors")
 TENANT = "t-stall"
@@ -80,31 +80,12 @@ WATCHED_TOPICS = (
 # --- the data ------------------------------------------------------------------------
 
 
-def crm_records(accounts: int, today: datetime) -> list[dict[str, Any]]:
-    """`accounts` accounts, each with one contact and one open opportunity."""
-    records = []
-    for i in range(accounts):
-        account, contact, opp = f"001ST{i:013d}", f"003ST{i:013d}", f"006ST{i:013d}"
-        records += [
-            sf.envelope(TENANT, "Account", account,
-                        {"Name": f"Customer {i}", "Website": f"https://cust{i}.example.com"}),
-            sf.envelope(TENANT, "Contact", contact,
-                        {"FirstName": "Buyer", "LastName": f"N{i}", "AccountId": account,
-                         "Email": f"buyer{i}@cust{i}.example.com", "Title": "VP Procurement"}),
-            sf.envelope(TENANT, "Opportunity", opp,
-                        {"Name": f"Deal {i}", "AccountId": account, "StageName": "Qualify",
-                         "CloseDate": (today + timedelta(days=30)).date().isoformat(),
-                         "IsClosed": False, "IsWon": False, "Amount": 1000 * (i + 1)}),
-        ]  # fmt: skip
-    return records
-
-
 def email_records(n: int, accounts: int, now: datetime) -> list[dict[str, Any]]:
     """`n` emails between the accounts' contacts and the rep, in and out."""
     found = []
     for k in range(n):
         i = k % accounts
-        customer = f"buyer{i}@cust{i}.example.com"
+        customer = backlog.customer(i)
         sender, to = (customer, [REP]) if k % 3 else (REP, [customer])
         sent = now - timedelta(hours=(k * 7) % (30 * 24), minutes=k % 60)
         envelope = ge.email(
@@ -121,7 +102,7 @@ def mixed(accounts: int, emails: int, rng: random.Random) -> list[tuple[str, byt
     """(topic, key, value) of every record: the CRM records at random places among the
     emails, as a sync that pages through a mailbox and a CRM at once publishes them."""
     now = datetime.now(UTC)
-    crm = [("integration.raw.crm", r) for r in crm_records(accounts, now)]
+    crm = [("integration.raw.crm", r) for r in backlog.customers(TENANT, accounts, now)]
     mail = [("integration.raw.email", r) for r in email_records(emails, accounts, now)]
     places = sorted(rng.sample(range(len(crm) + len(mail)), len(crm)))
     order: list[tuple[str, dict[str, Any]]] = []
@@ -155,19 +136,11 @@ async def produce(broker: EmbeddedBroker, records: list[tuple[str, bytes, bytes]
 
 
 def store_counts(db: Path) -> tuple[int, int]:
-    """(emails stored, emails linked to an opportunity)."""
-    if not db.exists():
-        return 0, 0
+    """(emails stored, emails linked to an opportunity); (0, 0) while the file is busy."""
     try:
-        with sqlite3.connect(db, timeout=30) as conn:
-            stored, linked = conn.execute(
-                'SELECT COUNT(*), COALESCE(SUM(doc LIKE \'%"targetShardType":"Opportunity"%\'),'
-                " 0) FROM shards WHERE tenant_id = ? AND shard_type = 'Email'",
-                (TENANT,),
-            ).fetchone()
+        return backlog.email_counts(db, TENANT)
     except sqlite3.OperationalError:
         return 0, 0
-    return int(stored), int(linked)
 
 
 # --- what the broker says ------------------------------------------------------------

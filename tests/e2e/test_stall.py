@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +21,8 @@ import httpx
 
 from bridge.publisher import RawEventPublisher
 from tests.e2e.conftest import Pipeline, running_pipeline
+from tests.fixtures import backlog
 from tests.fixtures import generic_email as ge
-from tests.fixtures import salesforce as sf
 
 TENANT = "t-demo"
 ACCOUNTS = 30
@@ -39,24 +38,11 @@ LINKED_WITHIN = 60.0
 def records(now: datetime) -> list[dict[str, Any]]:
     """Accounts with a contact and an open opportunity each, at random places among
     emails from and to those contacts."""
-    crm = []
-    for i in range(ACCOUNTS):
-        account, contact, opp = f"001ST{i:013d}", f"003ST{i:013d}", f"006ST{i:013d}"
-        crm += [
-            sf.envelope(TENANT, "Account", account,
-                        {"Name": f"Customer {i}", "Website": f"https://cust{i}.example.com"}),
-            sf.envelope(TENANT, "Contact", contact,
-                        {"FirstName": "Buyer", "LastName": f"N{i}", "AccountId": account,
-                         "Email": f"buyer{i}@cust{i}.example.com"}),
-            sf.envelope(TENANT, "Opportunity", opp,
-                        {"Name": f"Deal {i}", "AccountId": account, "StageName": "Qualify",
-                         "CloseDate": (now + timedelta(days=30)).date().isoformat(),
-                         "IsClosed": False, "IsWon": False, "Amount": 1000 * (i + 1)}),
-        ]  # fmt: skip
+    crm = backlog.customers(TENANT, ACCOUNTS, now)
     mail = []
     for k in range(EMAILS):
         i = k % ACCOUNTS
-        customer = f"buyer{i}@cust{i}.example.com"
+        customer = backlog.customer(i)
         sender, to = (customer, [REP]) if k % 3 else (REP, [customer])
         sent = (now - timedelta(hours=k % 500)).isoformat().replace("+00:00", "Z")
         envelope = ge.email(sender, to, external_id=f"st-{k}", sentAt=sent, threadId=f"t-{k}")
@@ -70,15 +56,7 @@ def records(now: datetime) -> list[dict[str, Any]]:
 
 def counts(db: Path) -> tuple[int, int]:
     """(emails stored, emails linked to an opportunity) of the tenant."""
-    if not db.exists():
-        return 0, 0
-    with sqlite3.connect(db, timeout=30) as conn:
-        stored, linked = conn.execute(
-            'SELECT COUNT(*), COALESCE(SUM(doc LIKE \'%"targetShardType":"Opportunity"%\'), 0)'
-            " FROM shards WHERE tenant_id = ? AND shard_type = 'Email'",
-            (TENANT,),
-        ).fetchone()
-    return int(stored), int(linked)
+    return backlog.email_counts(db, TENANT)
 
 
 def wait_until(what: str, check: Any, timeout: float, every: float = 0.25) -> float:
