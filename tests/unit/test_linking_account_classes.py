@@ -263,7 +263,9 @@ def _draft(shard: Shard) -> ShardDraft:
     )
 
 
-async def test_the_linker_reads_the_hierarchy_from_the_store(tmp_path: Path) -> None:
+def _trey_hierarchy() -> tuple[Shard, Shard, Shard, Shard, Shard]:
+    """Holdings ⊃ Research ⊃ Lab EMEA, a contact filed under the holdings, and mail from
+    her at the lab's domain."""
     top = account("top", "Trey Holdings", "trey.com")
     middle = account("middle", "Trey Research", "trey-research.com", parentId="top")
     lab = account("lab", "Trey Lab EMEA", "emea.trey.com", parentId="middle")
@@ -273,6 +275,11 @@ async def test_the_linker_reads_the_hierarchy_from_the_store(tmp_path: Path) -> 
         {"from": {"email": "ines@emea.trey.com"}, "to": [{"email": DANA}],
          "subject": "Samples", "sentAt": "2026-11-02T09:00:00Z"},
     )  # fmt: skip
+    return top, middle, lab, ines, email
+
+
+async def test_the_linker_reads_the_hierarchy_from_the_store(tmp_path: Path) -> None:
+    top, middle, lab, ines, email = _trey_hierarchy()
     async with SqliteShardStore(tmp_path / "shards.db") as store:
         await ensure_shard_types(store)
         linker = Linker(store, TenantDirectory({T: TENANT}), _Events())
@@ -296,15 +303,7 @@ async def test_the_linker_reads_the_hierarchy_from_the_store(tmp_path: Path) -> 
 
 
 async def test_a_parent_that_arrives_last_re_evaluates_the_mail(tmp_path: Path) -> None:
-    top = account("top", "Trey Holdings", "trey.com")
-    middle = account("middle", "Trey Research", "trey-research.com", parentId="top")
-    lab = account("lab", "Trey Lab EMEA", "emea.trey.com", parentId="middle")
-    ines = contact("ines", "ines@emea.trey.com", "top")
-    email = make_shard(
-        T, "Email", "mail-1",
-        {"from": {"email": "ines@emea.trey.com"}, "to": [{"email": DANA}],
-         "subject": "Samples", "sentAt": "2026-11-02T09:00:00Z"},
-    )  # fmt: skip
+    top, middle, lab, ines, email = _trey_hierarchy()
     async with SqliteShardStore(tmp_path / "shards.db") as store:
         await ensure_shard_types(store)
         linker = Linker(store, TenantDirectory({T: TENANT}), _Events())
