@@ -1,13 +1,17 @@
-"""Throughput of the bridge and of each light agent, against a naive baseline, in one run.
+"""Throughput of the bridge and of each light agent, against its ceiling, in one run.
 
     .venv/bin/python benchmarks/throughput.py [--events N] [--only bridge,crm,email,...]
 
 Bridge: N raw events waiting in RabbitMQ; time until every one is on the stream and
-acknowledged. Baseline: the same bridge with batches of one (write, wait, ack, next),
-which is what a per-message consumer does.
+acknowledged. Reference: RabbitMQ's own consume-and-ack of N messages (prefetch and
+acknowledgement every 500, as the bridge does, nothing else done with them), and the
+bridge with batches of one (write, wait, ack, next), what a per-message consumer does.
 Agents (crm, email, message, event): N raw events waiting on `integration.raw.<type>`;
-a `light` worker starts; time from its first shard until every shard is in the store.
-Baseline: the same worker with `AGENT_BATCH_SIZE=1`, every event written on its own.
+a `light` worker starts (its linking and ML-field agents running); time from its first
+shard until every shard is in the store, and the worker's peak RSS. Ceiling: a Faust
+agent that only counts (`benchmarks/counting_agent.py`), on the same broker and topic.
+Today's path: the same worker with `BATCH_DELIVERY=false` (Faust hands agents one
+record at a time and `take_events` regroups them).
 """
 
 from __future__ import annotations
@@ -125,7 +129,62 @@ async def _fill_raw_topic(
         await producer.stop()
 
 
-def agent_run(data_type: str, n: int, batch_size: int) -> float:
+async def rabbitmq_consume_and_ack(n: int) -> float:
+    """RabbitMQ's own pace here: N persistent messages consumed, acked 500 at a time."""
+    queue = f"bench-{uuid.uuid4().hex[:8]}.consume"
+    connection = await aiormq.connect(RABBITMQ_URL)
+    try:
+        channel = await connection.channel()
+        await channel.queue_declare(queue, durable=True)
+        await channel.confirm_delivery()
+        body = events(1, "t")[0]
+        for start in range(0, n, 1000):
+            await asyncio.gather(*(
+                channel.basic_publish(body, routing_key=queue,
+                                      properties=aiormq.spec.Basic.Properties(delivery_mode=2))
+                for _ in range(min(1000, n - start))
+            ))  # fmt: skip
+        consumer = await connection.channel()
+        await consumer.basic_qos(prefetch_count=Settings().BRIDGE_PREFETCH)
+        done = asyncio.Event()
+        seen = [0]
+
+        async def on_message(message: Any) -> None:
+            seen[0] += 1
+            if seen[0] % 500 == 0 or seen[0] == n:
+                await consumer.basic_ack(message.delivery.delivery_tag, multiple=True)
+            if seen[0] == n:
+                done.set()
+
+        started = time.perf_counter()
+        await consumer.basic_consume(queue, on_message)
+        await done.wait()
+        elapsed = time.perf_counter() - started
+        await channel.queue_delete(queue)
+        return n / elapsed
+    finally:
+        await connection.close()
+
+
+def counting_run(data_type: str, n: int) -> float:
+    """The counting agent's records/s on N events of `data_type` (the ceiling)."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    with EmbeddedBroker() as broker:
+        asyncio.run(_fill_raw_topic(broker, events(n, tenant, data_type), tenant, data_type))
+        env = {**os.environ, "BROKER_URL": broker.url, "TOPIC": f"integration.raw.{data_type}",
+               "EXPECT": str(n)}  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "counting_agent.py"), "worker", "-l",
+             "warn"], env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        for line in done.stdout.splitlines():
+            if line.startswith("counted "):
+                return float(line.rsplit(" ", 1)[1].removesuffix("/s"))
+        raise RuntimeError(f"the counting agent printed no rate: {done.stderr[-2000:]}")
+
+
+def agent_run(data_type: str, n: int, batch_size: int, **settings: str) -> tuple[float, int]:
+    """Shards/s of a light worker on N waiting events, and its peak RSS in MB."""
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         asyncio.run(_fill_raw_topic(broker, events(n, tenant, data_type), tenant, data_type))
@@ -140,18 +199,27 @@ def agent_run(data_type: str, n: int, batch_size: int) -> float:
             "TENANT_CONFIG": str(_tenant_file(Path(tmp), tenant)),
             "AGENT_BATCH_SIZE": str(batch_size),
             "LOG_LEVEL": "warning",
+            **settings,
         }
-        worker = subprocess.Popen([COMMAND, "worker"], env=env)
+        worker = subprocess.Popen([COMMAND, "worker"], env=env, stdout=subprocess.DEVNULL)
         try:
             while _count(db) == 0:  # from the first shard: start-up and group join excluded
                 time.sleep(0.01)
             started, first = time.perf_counter(), _count(db)
             while (done := _count(db)) < n:
                 time.sleep(0.05)
-            return (done - first) / (time.perf_counter() - started)
+            rate = (done - first) / (time.perf_counter() - started)
+            return rate, _peak_rss_mb(worker.pid)
         finally:
             worker.terminate()
             worker.wait(60)
+
+
+def _peak_rss_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def _tenant_file(folder: Path, tenant: str) -> Path:
@@ -176,20 +244,29 @@ def main() -> None:
     parser.add_argument("--only", default="bridge,crm,email,message,event")
     args = parser.parse_args()
     n, chosen = args.events, args.only.split(",")
-    rows = []
     if "bridge" in chosen:
+        rabbit = asyncio.run(rabbitmq_consume_and_ack(n))
         naive = asyncio.run(bridge_run(n // 4, batch_size=1))
         fast = asyncio.run(bridge_run(n, batch_size=500))
-        rows.append(("bridge (RabbitMQ → stream)", fast, naive))
+        print(f"bridge (RabbitMQ → stream): {fast:.0f}/s; RabbitMQ consume-and-ack "
+              f"{rabbit:.0f}/s ({fast / rabbit:.2f}x); batches of one {naive:.0f}/s "
+              f"({fast / naive:.1f}x)")  # fmt: skip
+    rows = []
     for data_type in ("crm", "email", "message", "event"):
         if data_type in chosen:
-            naive = agent_run(data_type, n // 4, batch_size=1)
-            fast = agent_run(data_type, n, batch_size=500)
-            rows.append((f"{data_type} agent (stream → shards)", fast, naive))
-    print(f"{'part':32} {'batched/s':>10} {'one-by-one/s':>13} {'ratio':>7}")
-    for name, fast, naive in rows:
-        print(f"{name:32} {fast:10.0f} {naive:13.0f} {fast / naive:6.1f}x")
-    print(f"({n} events batched, {n // 4} one by one, per part)")
+            ceiling = counting_run(data_type, n)
+            today, today_rss = agent_run(data_type, n, 500, BATCH_DELIVERY="false")
+            fast, rss = agent_run(data_type, n, 500)
+            rows.append((data_type, fast, today, ceiling, rss, today_rss))
+            print(f"{data_type}: {fast:.0f}/s, today's path {today:.0f}/s, counting agent "
+                  f"{ceiling:.0f}/s", flush=True)  # fmt: skip
+    if rows:
+        print(f"{'agent':8} {'shards/s':>9} {'today/s':>8} {'count/s':>8} {'vs today':>8} "
+              f"{'vs count':>8} {'RSS MB':>7} {'(today)':>8}")  # fmt: skip
+        for name, fast, today, ceiling, rss, today_rss in rows:
+            print(f"{name:8} {fast:9.0f} {today:8.0f} {ceiling:8.0f} {fast / today:7.2f}x "
+                  f"{fast / ceiling:7.2f}x {rss:7d} {today_rss:8d}")  # fmt: skip
+        print(f"({n} events per run, light worker with linking and ML-field agents)")
 
 
 if __name__ == "__main__":

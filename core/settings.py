@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     SHARD_TYPE_RETRY_DELAY: float = Field(default=1.0, ge=0)
     AGENT_BATCH_SIZE: int = Field(default=500, ge=1)
     AGENT_BATCH_WINDOW: float = Field(default=0.2, gt=0)
+    BATCH_DELIVERY: bool = Field(
+        default=True,
+        description="deliver the agents' topics to them one chunk of a partition's fetch at "
+        "a time (streams.batch_delivery); false: record by record, as Faust does",
+    )
     CONSUMER_FETCH_MAX_WAIT: float = Field(
         default=0.1,
         gt=0,

@@ -13,8 +13,8 @@ from core.settings import Settings
 from processors.bootstrap import Adapters, build_adapters
 from processors.commands import register_commands
 from processors.roles import consumer_group, select_agents
+from streams.batch_delivery import BatchingTransport
 from streams.channels import StreamWriter, Topics
-from streams.end_offsets import TrueEndTransport
 from streams.watchdog import ConsumerWatchdog
 from tables.ml_fields import StoreMlFields, TableDeps
 from tables.ml_fields import register as register_ml_fields
@@ -42,14 +42,20 @@ class ProcessorsApp(faust.App):
         #: read by `streams.end_offsets.ShortPollThread` when it makes the consumer
         self.fetch_max_wait_ms = round(settings.CONSUMER_FETCH_MAX_WAIT * 1000)
         self.contract_topics = Topics.declare(self, settings.TOPIC_PARTITIONS)
+        #: read by `streams.batch_delivery.BatchingConsumer`: topics whose agents take lists
+        self.batched_topics = (
+            self.contract_topics.batched_names() if settings.BATCH_DELIVERY else frozenset()
+        )
+        self.batch_delivery_size = settings.AGENT_BATCH_SIZE
         self.writer = StreamWriter(self.contract_topics)
         self.agent_names: list[str] = []
         self.watchdog = ConsumerWatchdog(self, settings.STALL_TIMEOUT)
         self.timer(self.watchdog.interval, name="consumer_watchdog")(self.watchdog.check)
 
     def _new_transport(self) -> TransportT:
-        """aiokafka, with recovery end offsets checked by a fetch (`streams.end_offsets`)."""
-        return TrueEndTransport(self.conf.broker_consumer, self)
+        """aiokafka, with recovery end offsets checked by a fetch (`streams.end_offsets`)
+        and the agents' topics delivered in chunks (`streams.batch_delivery`)."""
+        return BatchingTransport(self.conf.broker_consumer, self)
 
     async def on_first_start(self) -> None:
         """Start-up, as in the plan: dependencies → shard types, then web and agents."""
@@ -60,6 +66,19 @@ class ProcessorsApp(faust.App):
         """Close adapters after agents, consumer and producer have stopped."""
         await super().on_shutdown()
         await self.adapters.stop()
+
+
+class ProcessorsWorker(faust.Worker):
+    """Faust's worker without its terminal spinner.
+
+    At a level of WARN or above Faust sets the root logger to DEBUG for the spinner's
+    handler, so every debug record of aiokafka and Faust was built and dropped: 5-6% of
+    a busy worker's main thread (py-spy, `docs/profiles.md`).
+    """
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+        super().on_setup_root_logger(logger, level)
 
 
 def faust_conf(settings: Settings, broker_url: str) -> dict[str, Any]:
@@ -81,6 +100,7 @@ def faust_conf(settings: Settings, broker_url: str) -> dict[str, Any]:
         "value_serializer": "raw",
         "autodiscover": False,
         "logging_config": None,
+        "Worker": ProcessorsWorker,
     }
     if settings.WEB_CANONICAL_URL:
         conf["canonical_url"] = settings.WEB_CANONICAL_URL

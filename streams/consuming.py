@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from streams.batch_delivery import RecordBatch, batched_stream, take_records
 from streams.dead_letters import DeadLetter, Stage
 from streams.incoming import IncomingEvent
 
@@ -18,11 +19,22 @@ M = TypeVar("M", bound=BaseModel)
 async def batches(stream: Any, size: int, within: float) -> AsyncIterator[list[IncomingEvent]]:
     """The stream's records, up to `size` at once or what arrived `within` seconds.
 
-    Offsets are acknowledged by Faust after the loop body that took the batch returns,
-    so that body must not raise (it dead-letters instead).
+    On a stream delivered in chunks (`streams.batch_delivery`) the count is of records,
+    not chunks (`take_records`); a chunk is never split. Offsets are acknowledged by
+    Faust after the loop body that took the batch returns, so that body must not raise
+    (it dead-letters instead).
     """
-    async for batch in stream.take_events(size, within=within):
-        yield [IncomingEvent.of(e) for e in batch]
+    if batched_stream(stream):
+        async for events in take_records(stream, size, within):
+            yield [record for e in events for record in _records(e)]
+    else:
+        async for events in stream.take_events(size, within=within):
+            yield [IncomingEvent.of(e) for e in events]
+
+
+def _records(event: Any) -> RecordBatch | tuple[IncomingEvent]:
+    value = event.value
+    return value if isinstance(value, RecordBatch) else (IncomingEvent.of(event),)
 
 
 def parse_each(
