@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from tenacity import RetryCallState
@@ -36,6 +37,9 @@ from streams.models import RawEvent, parse_raw_event, shard_event
 __all__ = ["ShardPipeline"]
 
 logger = logging.getLogger(__name__)
+
+#: an event of the batch, its envelope and its draft
+Drafted = tuple[IncomingEvent, RawEvent, ShardDraft]
 
 
 class ShardPipeline:
@@ -71,8 +75,6 @@ class ShardPipeline:
     async def process(self, batch: Sequence[IncomingEvent]) -> list[WriteOutcome]:
         """Process one batch; never raises except on cancellation."""
         started = time.perf_counter()
-        drafts: list[tuple[IncomingEvent, ShardDraft]] = []
-        events: dict[int, RawEvent] = {}
         letters: list[DeadLetter] = []
         parsed: list[tuple[IncomingEvent, RawEvent]] = []
         for incoming in batch:
@@ -80,58 +82,88 @@ class ShardPipeline:
                 parsed.append((incoming, parse_raw_event(incoming.value, self._data_type)))
             except Exception as e:  # noqa: BLE001  # BadEventError, or whatever a hostile value provokes
                 letters.append(self._letter(incoming, e, "validate"))
-        results = await asyncio.gather(*(self._draft(i, e) for i, e in parsed))
-        for (incoming, event), result in zip(parsed, results, strict=True):
-            if isinstance(result, DeadLetter):
-                letters.append(result)
-            else:
-                drafts.append((incoming, result))
-                events[len(drafts) - 1] = event
-        outcomes: list[WriteOutcome] = []
-        if drafts:
-            try:
-                outcomes = await self._write([d for _, d in drafts])
-            except Exception as e:  # retries exhausted: keep the events, in the DLQ
-                logger.exception("%s could not write %d shards", self._agent, len(drafts))
-                letters.extend(self._letter(incoming, e, "store") for incoming, _ in drafts)
+        drafted = await self._drafts(parsed, letters)
+        written = await self._written(drafted, letters) if drafted else []
+        outcomes = [outcome for _, _, outcome in written]
         announced = [
-            (i, outcome)
-            for i, ((_, draft), outcome) in enumerate(zip(drafts, outcomes, strict=False))
+            (event, draft, outcome)
+            for event, draft, outcome in written
             if outcome.changed or _is_replay(outcome, draft)
         ]
         derived = await self._derive(outcomes)
         await self._writer.announce(
-            shard_event(outcome) for outcome in [*(o for _, o in announced), *derived]
+            shard_event(outcome) for outcome in [*(o for _, _, o in announced), *derived]
         )
         if self._follow_ups is not None:
             # Derived raw events (an email's attachments → documents) go out with the
             # announcement, so a redelivery re-sends them; their ids are deterministic.
             follow_ups: list[RawEvent] = []
-            for i, _ in announced:
-                follow_ups.extend(self._follow_ups(events[i], drafts[i][1]))
+            for event, draft, _ in announced:
+                follow_ups.extend(self._follow_ups(event, draft))
             await self._writer.send_raw(follow_ups)
         await self._writer.dead_letter(letters)
         self._count(outcomes, letters)
         AGENT_BATCH_SECONDS.labels(self._agent).observe(time.perf_counter() - started)
         return outcomes
 
-    async def _draft(self, incoming: IncomingEvent, event: RawEvent) -> ShardDraft | DeadLetter:
-        """The event's draft (heavy work awaited, at most `concurrency` at once) or its letter."""
+    async def _drafts(
+        self, parsed: Sequence[tuple[IncomingEvent, RawEvent]], letters: list[DeadLetter]
+    ) -> list[Drafted]:
+        """The events' drafts; each event that cannot be one becomes its letter. Mapping is
+        called in line; heavy work it hands back (an awaitable) runs `concurrency` at once."""
+        done: list[Drafted | None] = []
+        waiting: list[tuple[int, IncomingEvent, RawEvent, Awaitable[ShardDraft]]] = []
+        for incoming, event in parsed:
+            try:
+                draft = self._to_draft(event)
+            except Exception as e:  # noqa: BLE001  # its letter (a bug in mapping code: logged)
+                letters.append(self._failed(incoming, event, e))
+                continue
+            if inspect.isawaitable(draft):
+                waiting.append((len(done), incoming, event, draft))
+                done.append(None)
+            else:
+                done.append((incoming, event, draft))
+        if waiting:
+            results = await asyncio.gather(*(self._bounded(w[3]) for w in waiting))
+            for (i, incoming, event, _), result in zip(waiting, results, strict=True):
+                if isinstance(result, BaseException):
+                    letters.append(self._failed(incoming, event, result))
+                else:
+                    done[i] = (incoming, event, result)
+        return [d for d in done if d is not None]
+
+    async def _bounded(self, work: Awaitable[ShardDraft]) -> ShardDraft | BaseException:
+        """`work` awaited with at most `concurrency` at once; its exception returned."""
         try:
             async with self._slots:
-                draft = self._to_draft(event)
-                return await draft if inspect.isawaitable(draft) else draft
-        except BadEventError as e:
-            return self._letter(incoming, e, self._stage)
-        except Exception as e:  # a bug in normalising code must not stop the agent
-            logger.exception(
+                return await work
+        except Exception as e:  # noqa: BLE001  # the caller letters it
+            return e
+
+    def _failed(self, incoming: IncomingEvent, event: RawEvent, exc: BaseException) -> DeadLetter:
+        """The letter of an event whose draft failed; logged unless the event was bad (a
+        bug in normalising code must not stop the agent, nor go unnoticed)."""
+        if not isinstance(exc, BadEventError):
+            logger.error(
                 "%s failed on event %s of tenant %s at %s",
-                self._agent,
-                event.event_id,
-                event.tenant_id,
-                incoming.where(),
-            )
-            return self._letter(incoming, e, self._stage)
+                self._agent, event.event_id, event.tenant_id, incoming.where(),
+                exc_info=exc,
+            )  # fmt: skip
+        return self._letter(incoming, exc, self._stage)
+
+    async def _written(
+        self, drafted: list[Drafted], letters: list[DeadLetter]
+    ) -> list[tuple[RawEvent, ShardDraft, WriteOutcome]]:
+        """The drafts written, with their outcomes; their events' letters (stage `store`)
+        when the retries ran out."""
+        try:
+            outcomes = await self._write([d for _, _, d in drafted])
+        except Exception as e:  # retries exhausted: keep the events, in the DLQ
+            logger.exception("%s could not write %d shards", self._agent, len(drafted))
+            letters.extend(self._letter(incoming, e, "store") for incoming, _, _ in drafted)
+            return []
+        return [(event, draft, o) for (_, event, draft), o in zip(drafted, outcomes, strict=True)]
 
     async def _derive(self, outcomes: list[WriteOutcome]) -> list[WriteOutcome]:
         """Writes that follow from this batch's (an opportunity's contact roles)."""
@@ -180,9 +212,10 @@ class ShardPipeline:
         return incoming.letter(exc, stage)
 
     def _count(self, outcomes: list[WriteOutcome], letters: list[DeadLetter]) -> None:
-        for outcome in outcomes:
-            EVENTS_PROCESSED.labels(self._agent, outcome.kind.value).inc()
-            SHARD_WRITES.labels(outcome.shard.shard_type, outcome.kind.value).inc()
+        kinds = Counter((o.shard.shard_type, o.kind.value) for o in outcomes)
+        for (shard_type, kind), n in kinds.items():  # one increment per label, not per shard
+            EVENTS_PROCESSED.labels(self._agent, kind).inc(n)
+            SHARD_WRITES.labels(shard_type, kind).inc(n)
         if letters:
             EVENTS_PROCESSED.labels(self._agent, "dead_lettered").inc(len(letters))
 

@@ -177,9 +177,9 @@ def counting_run(data_type: str, n: int) -> float:
             [sys.executable, str(ROOT / "benchmarks" / "counting_agent.py"), "worker", "-l",
              "warn"], env=env, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
-        for line in done.stdout.splitlines():
-            if line.startswith("counted "):
-                return float(line.rsplit(" ", 1)[1].removesuffix("/s"))
+        for line in (done.stdout + done.stderr).splitlines():  # Faust logs what is printed
+            if "counted " in line:
+                return float(line.split()[-1].removesuffix("/s"))
         raise RuntimeError(f"the counting agent printed no rate: {done.stderr[-2000:]}")
 
 

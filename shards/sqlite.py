@@ -497,7 +497,27 @@ class SqliteShardStore:
         )
         return _shard(*row) if row else None
 
+    def _get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Shard]:
+        """The stored shards among `keys` ((tenant, id) pairs): one query per 500."""
+        by_tenant: dict[str, list[str]] = {}
+        for tenant_id, shard_id in keys:
+            by_tenant.setdefault(tenant_id, []).append(shard_id)
+        found: dict[tuple[str, str], Shard] = {}
+        db = self._db()
+        for tenant_id, ids in by_tenant.items():
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                marks = ", ".join("?" * len(part))
+                for shard_id, doc, etag in db.execute(
+                    f"SELECT id, doc, etag FROM shards WHERE tenant_id = ? AND id IN ({marks})",  # noqa: S608  # only placeholders
+                    (tenant_id, *part),
+                ):
+                    found[(tenant_id, shard_id)] = _shard(doc, etag)
+        return found
+
     def _upsert_many(self, drafts: Sequence[ShardDraft]) -> list[WriteOutcome]:
+        """Merge each draft onto what is stored (or an earlier draft of the batch); the
+        batch's last version of each shard written, in one transaction, by `executemany`."""
         outcomes = []
         now = datetime.now(UTC)
         with self._write() as db:
@@ -506,22 +526,24 @@ class SqliteShardStore:
             if missing:
                 message = f"shard types not in the store: {sorted(missing)}"
                 raise ShardTypeMissingError(message)
-            current: dict[tuple[str, str], Shard | None] = {}
+            current: dict[tuple[str, str], Shard | None] = dict(
+                self._get_many({(d.tenant_id, d.id) for d in drafts})
+            )
+            written: dict[tuple[str, str], Shard] = {}
             for draft in drafts:
                 key = (draft.tenant_id, draft.id)
-                if key not in current:
-                    current[key] = self._get(*key)
-                outcome = merge(current[key], draft, now)
+                outcome = merge(current.get(key), draft, now)
                 if outcome.persist:
-                    etag = uuid.uuid4().hex
-                    shard = outcome.shard.model_copy(update={"etag": etag})
-                    db.execute(
-                        _UPSERT, (shard.tenant_id, shard.id, shard.shard_type, etag, _doc(shard))
-                    )
-                    _index(db, shard)
+                    shard = outcome.shard.model_copy(update={"etag": uuid.uuid4().hex})
+                    written[key] = shard
                     outcome = dataclasses.replace(outcome, shard=shard)
                 current[key] = outcome.shard
                 outcomes.append(outcome)
+            shards = list(written.values())
+            db.executemany(
+                _UPSERT, [(s.tenant_id, s.id, s.shard_type, s.etag, _doc(s)) for s in shards]
+            )
+            _index_many(db, shards)
         return outcomes
 
     def _replace(self, shard: Shard, if_match: str) -> Shard:
@@ -541,13 +563,19 @@ class SqliteShardStore:
 
 
 def _index(db: sqlite3.Connection, shard: Shard) -> None:
-    db.execute(
-        "DELETE FROM shard_keys WHERE tenant_id = ? AND shard_id = ?", (shard.tenant_id, shard.id)
+    _index_many(db, [shard])
+
+
+def _index_many(db: sqlite3.Connection, shards: Sequence[Shard]) -> None:
+    """The look-up keys of `shards`, replacing what they had."""
+    db.executemany(
+        "DELETE FROM shard_keys WHERE tenant_id = ? AND shard_id = ?",
+        [(s.tenant_id, s.id) for s in shards],
     )
     db.executemany(
         "INSERT OR IGNORE INTO shard_keys (tenant_id, shard_type, key, value, shard_id) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(shard.tenant_id, shard.shard_type, k, v, shard.id) for k, v in index_keys(shard)],
+        [(s.tenant_id, s.shard_type, k, v, s.id) for s in shards for k, v in index_keys(s)],
     )
 
 
