@@ -71,14 +71,16 @@ def register(app: faust.App, deps: AgentDeps, after_linking: ShardEventSink | No
             # their followers): each evaluation reads what is stored, so one per activity
             # and batch does, and each follow-up is asked for once.
             follow_ups: dict[tuple[str, str], RelinkRequest] = {}
-            for incoming, request in _last_per_activity(requests):
-                await _step(
-                    incoming, partial(linker.evaluate, request), retried, letters, follow_ups
-                )
-            for incoming, event in events:
-                await _step(
-                    incoming, partial(_on_shard_event, linker, event), retried, letters, follow_ups
-                )
+            with linker.batch():  # the batch's CRM look-ups read once (`linking.reads`)
+                for incoming, request in _last_per_activity(requests):
+                    await _step(
+                        incoming, partial(linker.evaluate, request), retried, letters, follow_ups
+                    )
+                for incoming, event in events:
+                    await _step(
+                        incoming, partial(_on_shard_event, linker, event), retried, letters,
+                        follow_ups,
+                    )  # fmt: skip
             await deps.writer.relink(list(follow_ups.values()))
             if after_linking is not None:
                 try:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from core.tenants import TenantDirectory
 from linking.activity import Activity, activity_of, lookup_keys, occurred_at
 from linking.decisions import Decision, decide
+from linking.reads import CrmReads
 from linking.rules import Candidate, LinkContext, candidates
 from shards.kinds import ACTIVITY_TYPES
 from shards.links import write_links
@@ -67,6 +69,23 @@ class Linker:
         self._tenants = tenants
         self._writer = writer
         self._cascade_limit = cascade_limit
+        #: CRM records read during the current batch (`batch`); None: read afresh
+        self._reads: CrmReads | None = None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Evaluations of one batch: the CRM records they look up are read once
+        (`linking.reads`); outside a batch every look-up reads the store."""
+        self._reads = CrmReads(self._store)
+        try:
+            yield
+        finally:
+            self._reads = None
+
+    @property
+    def _crm(self) -> CrmReads | ShardStore:
+        """Where the rules' CRM look-ups go: the batch's reads, or the store."""
+        return self._reads if self._reads is not None else self._store
 
     async def requested(self, events: Sequence[ShardEvent]) -> list[RelinkRequest]:
         """The evaluations these shard events ask for: a changed activity itself (and what
@@ -188,18 +207,19 @@ class Linker:
     ) -> LinkContext:
         tenant = self._tenants.of(tenant_id)
         keys = lookup_keys(activity, tenant)
-        find = self._store.find
+        crm = self._crm
+        find = crm.find
         referenced = [
             found
             for shard_id in sorted(keys.references)
-            if (found := await self._store.get(tenant_id, shard_id)) is not None
+            if (found := await crm.get(tenant_id, shard_id)) is not None
         ]
         contacts = await find(tenant_id, "Contact", "email", keys.emails)
         accounts = {a.id: a for a in await find(tenant_id, "Account", "domain", keys.domains)}
         for contact in contacts:
             account_id = contact.structured_data.get("accountId")
             if isinstance(account_id, str) and account_id not in accounts:
-                account = await self._store.get(tenant_id, account_id)
+                account = await crm.get(tenant_id, account_id)
                 if account is not None:
                     accounts[account.id] = account
         opportunities = await find(tenant_id, "Opportunity", "accountId", accounts)
@@ -226,7 +246,7 @@ class Linker:
             if not isinstance(parent, str) or not parent or parent in seen:
                 continue
             seen.add(parent)
-            shard = await self._store.get(tenant_id, parent)
+            shard = await self._crm.get(tenant_id, parent)
             if shard is not None and shard.shard_type == "Account":
                 found.append(shard)
                 todo.append(shard.structured_data.get("parentId"))

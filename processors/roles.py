@@ -10,6 +10,9 @@ from core.exceptions import ConfigurationError
 from core.settings import ConsumerType, Settings
 from tables.ml_fields import AGENT_NAMES as TABLES_PACKAGE
 
+#: The agent that holds the ML-field table (and its changelog, standbys included).
+TABLE_AGENT: Final = "ml_fields"
+
 __all__ = ["ROLE_AGENTS", "consumer_group", "select_agents"]
 
 _HEAVY: Final = ("process_documents", "process_meetings")
@@ -51,9 +54,16 @@ def select_agents(settings: Settings) -> tuple[str, ...]:
 
 def consumer_group(settings: Settings, agents: tuple[str, ...]) -> str:
     """The Faust app id (consumer group, prefix of the tables' changelogs) of a worker
-    running `agents`: `APP_ID` for a whole role, `APP_ID.<agents, sorted, dot-separated>`
-    for a selection, so that workers with different sets never share a group's rebalances
-    and workers with the same set share the work."""
-    if not settings.AGENTS:
+    running `agents`: `APP_ID` for a whole role that holds the ML-field table (`light`,
+    `all`), `APP_ID.<agents, sorted, dot-separated>` for a selection and for a role
+    without the table (`heavy`), so that workers with different sets never share a
+    group's rebalances and workers with the same set share the work.
+
+    A table-less member must never lead a group of table holders: Faust's assignor
+    computes a member's changelog partitions with the leader's tables, the member checks
+    them against its own (standby replicas included) and asserts; aiokafka's coordinator
+    routine dies on that assertion and the worker never fetches again (found by the long
+    chaos run: a heavy worker led after a kill, 323 shards never written)."""
+    if not settings.AGENTS and TABLE_AGENT in agents:
         return settings.APP_ID
     return ".".join([settings.APP_ID, *sorted(agents)])

@@ -65,6 +65,15 @@ def test_the_same_set_however_written_is_the_same_group(tmp_path: Path) -> None:
 
 def test_without_agents_the_group_is_the_app_id(tmp_path: Path) -> None:
     assert _app(tmp_path, "light", "").conf.id == "r"
+    assert _app(tmp_path / "all", "all", "").conf.id == "r"
+
+
+def test_a_role_without_the_table_never_shares_the_table_holders_group(tmp_path: Path) -> None:
+    # Faust's assignor: a table-less leader assigns table holders changelog partitions
+    # that disagree with their own view (standbys) and their coordinator dies.
+    heavy = _app(tmp_path, "heavy", "")
+    assert not heavy.tables
+    assert heavy.conf.id == "r.process_documents.process_meetings"
 
 
 def test_agents_are_read_comma_separated_from_the_environment(monkeypatch) -> None:

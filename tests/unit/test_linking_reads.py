@@ -1,0 +1,169 @@
+"""CRM look-ups read once per batch of linking evaluations (`linking.reads`), on the
+embedded store: what is asked of the store, and what a batch may and may not reuse."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.tenants import TenantConfig, TenantDirectory
+from linking.reads import CrmReads
+from linking.service import Linker
+from processors.startup import ensure_shard_types
+from shards.ids import shard_id
+from shards.model import ShardDraft, ShardSource
+from shards.sqlite import SqliteShardStore
+
+T = "t-reads"
+TENANTS = TenantDirectory({T: TenantConfig(internal_domains=frozenset({"northwind.com"}))})
+
+
+def draft(kind: str, shard_type: str, external: str, data: dict[str, Any]) -> ShardDraft:
+    return ShardDraft(
+        id=shard_id(T, "test", kind, external),
+        tenant_id=T,
+        shard_type=shard_type,
+        schema_version=2,
+        structured_data=data,
+        unstructured_data={},
+        source=ShardSource(
+            provider="test", integration_id="i", entity_type=kind, external_id=external,
+            event_id=f"e-{kind}-{external}-{len(str(data))}",
+            occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
+        ),
+    )  # fmt: skip
+
+
+ACCOUNT = shard_id(T, "test", "account", "a1")
+
+
+def contact(n: int, email: str) -> ShardDraft:
+    return draft("contact", "Contact", f"c{n}",
+                 {"fullName": f"Person {n}", "email": email, "accountId": ACCOUNT})  # fmt: skip
+
+
+def email(n: int, sender: str) -> ShardDraft:
+    return draft("email", "Email", f"m{n}", {
+        "messageId": f"<m{n}@x>", "threadId": f"t{n}", "subject": "Pricing",
+        "from": {"email": sender, "name": None},
+        "to": [{"email": "dan@northwind.com", "name": "Dan"}], "cc": [], "bcc": [],
+        "participants": [sender, "dan@northwind.com"], "sentAt": "2026-11-20T10:00:00Z",
+        "direction": "inbound", "attachments": [], "bodyTruncated": False,
+    })  # fmt: skip
+
+
+class Counting:
+    """The store, counting the reads asked of it."""
+
+    def __init__(self, store: SqliteShardStore) -> None:
+        self.store = store
+        self.asked: Counter[tuple[str, ...]] = Counter()
+
+    async def get(self, tenant_id: str, shard_id: str) -> Any:
+        self.asked[("get", shard_id)] += 1
+        return await self.store.get(tenant_id, shard_id)
+
+    async def find(self, tenant_id: str, shard_type: str, key: str, values: Any) -> Any:
+        values = sorted(values)
+        self.asked[("find", shard_type, key, *values)] += 1
+        return await self.store.find(tenant_id, shard_type, key, values)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+async def seeded(tmp_path: Path) -> SqliteShardStore:
+    store = SqliteShardStore(tmp_path / "shards.sqlite3")
+    await store.__aenter__()
+    await ensure_shard_types(store)
+    await store.upsert_many([
+        draft("account", "Account", "a1", {"name": "Fabrikam", "domain": "fabrikam.com"}),
+        contact(1, "priya@fabrikam.com"),
+        contact(2, "li@fabrikam.com"),
+        draft("opportunity", "Opportunity", "o1", {
+            "name": "Route Optimization", "status": "open", "closeDate": "2027-02-01",
+            "accountId": ACCOUNT}),
+    ])  # fmt: skip
+    return store
+
+
+async def test_a_look_up_asks_the_store_only_for_values_not_read(tmp_path: Path) -> None:
+    store = await seeded(tmp_path)
+    try:
+        counting = Counting(store)
+        reads = CrmReads(counting)  # type: ignore[arg-type]
+        first = await reads.find(T, "Contact", "email", ["priya@fabrikam.com"])
+        both = await reads.find(T, "Contact", "email", ["li@fabrikam.com", "priya@fabrikam.com"])
+        again = await reads.find(T, "Contact", "email", ["priya@fabrikam.com", "x@y.com"])
+        assert [s.structured_data["email"] for s in first] == ["priya@fabrikam.com"]
+        assert sorted(s.structured_data["email"] for s in both) == [
+            "li@fabrikam.com", "priya@fabrikam.com"]  # fmt: skip
+        assert [s.structured_data["email"] for s in again] == ["priya@fabrikam.com"]
+        finds = [k for k in counting.asked if k[0] == "find"]
+        assert finds == [
+            ("find", "Contact", "email", "priya@fabrikam.com"),
+            ("find", "Contact", "email", "li@fabrikam.com"),
+            ("find", "Contact", "email", "x@y.com"),
+        ]
+        # a shard found is a shard got; activities are never kept
+        account = await reads.get(T, ACCOUNT)
+        assert account is not None
+        assert await reads.get(T, ACCOUNT) is account
+        assert counting.asked[("get", ACCOUNT)] == 1
+        await store.upsert_many([email(1, "priya@fabrikam.com")])
+        mail = shard_id(T, "test", "email", "m1")
+        await reads.get(T, mail)
+        await reads.get(T, mail)
+        assert counting.asked[("get", mail)] == 2
+        await reads.find(T, "Email", "threadId", ["t1"])
+        await reads.find(T, "Email", "threadId", ["t1"])
+        assert counting.asked[("find", "Email", "threadId", "t1")] == 2
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_a_batch_reads_each_crm_record_once_and_links_as_without(tmp_path: Path) -> None:
+    store = await seeded(tmp_path)
+    try:
+        mails = [email(n, "priya@fabrikam.com" if n % 2 else "li@fabrikam.com") for n in range(6)]
+        await store.upsert_many(mails)
+        counting = Counting(store)
+        linker = Linker(counting, TENANTS, Writer())  # type: ignore[arg-type]
+        with linker.batch():
+            for m in mails:
+                await linker.link(T, m.id)
+        contacts = sum(n for k, n in counting.asked.items() if k[:2] == ("find", "Contact"))
+        assert contacts == 2  # one per address, not one per email
+        linked = [await store.get(T, m.id) for m in mails]
+        targets = [sorted(k.target_shard_type for k in s.links) for s in linked if s]
+        assert targets == [["Account", "Contact", "Opportunity"]] * 6
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_outside_a_batch_every_evaluation_reads_afresh(tmp_path: Path) -> None:
+    store = await seeded(tmp_path)
+    try:
+        await store.upsert_many([email(1, "new@fabrikam.com")])
+        linker = Linker(store, TENANTS, Writer())
+        mail = shard_id(T, "test", "email", "m1")
+        with linker.batch():
+            await linker.link(T, mail)
+        before = await store.get(T, mail)
+        assert before is not None
+        assert "Contact" not in {k.target_shard_type for k in before.links}
+        # the contact gets the address; an evaluation after the batch sees it
+        await store.upsert_many([contact(3, "new@fabrikam.com")])
+        await linker.link(T, mail)
+        after = await store.get(T, mail)
+        assert after is not None
+        assert "Contact" in {k.target_shard_type for k in after.links}
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+class Writer:
+    async def link_events(self, events: object) -> None:
+        return None
