@@ -179,7 +179,7 @@ class Linker:
         # a deleted or cancelled activity keeps no automatic link and no pending suggestion
         automatic = [_link(c, "auto") for c in decision.links]
         _, new, removed = await write_links(
-            self._store, tenant_id, shard_id, automatic, expected_etag=shard.etag
+            self._store, tenant_id, shard_id, automatic, expected_etag=shard.etag, current=shard
         )
         events = link_change_events(tenant_id, shard_id, new, removed, now)
         for suggestion in decision.suggestions:

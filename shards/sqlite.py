@@ -357,14 +357,19 @@ class SqliteShardStore:
         """Withdraw the source's pending suggestions whose target is not in `keep`; those."""
         kept = set(keep)
 
+        pending = (
+            "SELECT doc FROM suggested_links WHERE tenant_id = ? AND source_shard_id = ? "
+            "AND status = 'pending_review'"
+        )
+
         def write() -> list[SuggestedLink]:
+            # Most evaluations have nothing pending: a read, no write transaction (what a
+            # writer adds after this read, the same call would have missed a moment earlier).
+            if not self._db().execute(pending, (tenant_id, source_shard_id)).fetchone():
+                return []
             withdrawn = []
             with self._write() as db:
-                rows = db.execute(
-                    "SELECT doc FROM suggested_links WHERE tenant_id = ? AND source_shard_id = ? "
-                    "AND status = 'pending_review'",
-                    (tenant_id, source_shard_id),
-                ).fetchall()
+                rows = db.execute(pending, (tenant_id, source_shard_id)).fetchall()
                 for (doc,) in rows:
                     current = SuggestedLink.model_validate_json(doc)
                     if current.target_shard_id in kept or current.raised_by != "linking":
@@ -386,6 +391,13 @@ class SqliteShardStore:
         """Replace the records an activity's last linking looked at (id → what it saw)."""
 
         def write() -> None:
+            # A re-evaluation mostly looks at what it looked at before: then no write.
+            stored = self._db().execute(
+                "SELECT target_id, seen FROM link_context WHERE tenant_id = ? AND source_id = ?",
+                (tenant_id, source_shard_id),
+            )
+            if dict(stored.fetchall()) == dict(seen):
+                return
             with self._write() as db:
                 db.execute(
                     "DELETE FROM link_context WHERE tenant_id = ? AND source_id = ?",
