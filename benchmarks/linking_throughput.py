@@ -16,7 +16,6 @@ import random
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,31 +29,16 @@ from linking.rules import candidates
 from linking.service import Linker
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
-from shards.model import Shard, ShardDraft, ShardSource
+from shards.model import Shard, ShardDraft
 from shards.sqlite import SqliteShardStore
+from tests.fixtures.shards import NullLinkWriter, draft
 
 TENANT = "t-bench"
 TENANTS = TenantDirectory({TENANT: TenantConfig(internal_domains=frozenset({"northwind.com"}))})
 
 
-class NullWriter:
-    async def link_events(self, events: object) -> None:
-        return None
-
-
 def _draft(kind: str, shard_type: str, external: str, data: dict[str, object]) -> ShardDraft:
-    return ShardDraft(
-        id=shard_id(TENANT, "bench", kind, external),
-        tenant_id=TENANT,
-        shard_type=shard_type,
-        schema_version=2,
-        structured_data=data,
-        unstructured_data={},
-        source=ShardSource(
-            provider="bench", integration_id="i", entity_type=kind, external_id=external,
-            event_id=f"e-{kind}-{external}", occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
-        ),
-    )  # fmt: skip
+    return draft(TENANT, "bench", kind, shard_type, external, data)
 
 
 def crm_drafts(accounts: int, contacts: int, opportunities: int) -> list[ShardDraft]:
@@ -128,7 +112,7 @@ async def main() -> None:
             outcomes = await store.upsert_many(emails)
             print(f"loaded {len(crm)} CRM shards and {len(emails)} emails "
                   f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
-            linker = Linker(store, TENANTS, NullWriter())
+            linker = Linker(store, TENANTS, NullLinkWriter())
             started = time.perf_counter()
             for draft in emails:
                 await linker.link(TENANT, draft.id)

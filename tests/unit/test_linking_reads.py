@@ -4,7 +4,6 @@ embedded store: what is asked of the store, and what a batch may and may not reu
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +12,19 @@ from linking.reads import CrmReads
 from linking.service import Linker
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
-from shards.model import ShardDraft, ShardSource
+from shards.model import ShardDraft
 from shards.sqlite import SqliteShardStore
+from tests.fixtures import shards
+from tests.fixtures.shards import NullLinkWriter
 
 T = "t-reads"
 TENANTS = TenantDirectory({T: TenantConfig(internal_domains=frozenset({"northwind.com"}))})
 
 
 def draft(kind: str, shard_type: str, external: str, data: dict[str, Any]) -> ShardDraft:
-    return ShardDraft(
-        id=shard_id(T, "test", kind, external),
-        tenant_id=T,
-        shard_type=shard_type,
-        schema_version=2,
-        structured_data=data,
-        unstructured_data={},
-        source=ShardSource(
-            provider="test", integration_id="i", entity_type=kind, external_id=external,
-            event_id=f"e-{kind}-{external}-{len(str(data))}",
-            occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
-        ),
-    )  # fmt: skip
+    # a changed record is a new event (its own event id)
+    return shards.draft(T, "test", kind, shard_type, external, data,
+                        event_id=f"e-{kind}-{external}-{len(str(data))}")  # fmt: skip
 
 
 ACCOUNT = shard_id(T, "test", "account", "a1")
@@ -130,7 +121,7 @@ async def test_a_batch_reads_each_crm_record_once_and_links_as_without(tmp_path:
         mails = [email(n, "priya@fabrikam.com" if n % 2 else "li@fabrikam.com") for n in range(6)]
         await store.upsert_many(mails)
         counting = Counting(store)
-        linker = Linker(counting, TENANTS, Writer())  # type: ignore[arg-type]
+        linker = Linker(counting, TENANTS, NullLinkWriter())  # type: ignore[arg-type]
         with linker.batch():
             for m in mails:
                 await linker.link(T, m.id)
@@ -147,7 +138,7 @@ async def test_outside_a_batch_every_evaluation_reads_afresh(tmp_path: Path) -> 
     store = await seeded(tmp_path)
     try:
         await store.upsert_many([email(1, "new@fabrikam.com")])
-        linker = Linker(store, TENANTS, Writer())
+        linker = Linker(store, TENANTS, NullLinkWriter())
         mail = shard_id(T, "test", "email", "m1")
         with linker.batch():
             await linker.link(T, mail)
@@ -162,8 +153,3 @@ async def test_outside_a_batch_every_evaluation_reads_afresh(tmp_path: Path) -> 
         assert "Contact" in {k.target_shard_type for k in after.links}
     finally:
         await store.__aexit__(None, None, None)
-
-
-class Writer:
-    async def link_events(self, events: object) -> None:
-        return None
