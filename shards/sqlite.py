@@ -13,7 +13,7 @@ import dataclasses
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,9 +207,8 @@ class SqliteShardStore:
 
         def read() -> list[Shard]:
             found: dict[str, Shard] = {}
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                sql = _FIND + f"({','.join('?' * len(chunk))})"
+            for chunk, marks in _chunks(wanted):
+                sql = _FIND + f"({marks})"
                 rows = self._db().execute(sql, (tenant_id, shard_type, key, *chunk)).fetchall()
                 for doc, etag in rows:
                     shard = _shard(doc, etag)
@@ -417,13 +416,12 @@ class SqliteShardStore:
 
         def read() -> list[str]:
             found: set[str] = set()
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk, marks in _chunks(wanted):
                 rows = (
                     self._db()
                     .execute(
                         "SELECT source_id FROM link_context WHERE tenant_id = ? "  # noqa: S608  # placeholders only
-                        f"AND target_id IN ({','.join('?' * len(chunk))})",
+                        f"AND target_id IN ({marks})",
                         (tenant_id, *chunk),
                     )
                     .fetchall()
@@ -517,9 +515,7 @@ class SqliteShardStore:
         found: dict[tuple[str, str], Shard] = {}
         db = self._db()
         for tenant_id, ids in by_tenant.items():
-            for start in range(0, len(ids), 500):
-                part = ids[start : start + 500]
-                marks = ", ".join("?" * len(part))
+            for part, marks in _chunks(ids):
                 for shard_id, doc, etag in db.execute(
                     f"SELECT id, doc, etag FROM shards WHERE tenant_id = ? AND id IN ({marks})",  # noqa: S608  # only placeholders
                     (tenant_id, *part),
@@ -570,12 +566,16 @@ class SqliteShardStore:
             if cursor.rowcount != 1:
                 message = f"shard {shard.id} changed since it was read (etag {if_match})"
                 raise ConcurrencyError(message)
-            _index(db, stored)
+            _index_many(db, [stored])
         return stored
 
 
-def _index(db: sqlite3.Connection, shard: Shard) -> None:
-    _index_many(db, [shard])
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[tuple[Sequence[str], str]]:
+    """`values` in parts of at most `size` (a bound on a statement's variables), each with its
+    `?, ?, ...` placeholders."""
+    for start in range(0, len(values), size):
+        part = values[start : start + size]
+        yield part, ",".join("?" * len(part))
 
 
 def _index_many(db: sqlite3.Connection, shards: Sequence[Shard]) -> None:
