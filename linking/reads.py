@@ -23,7 +23,8 @@ from shards.store import ShardStore
 
 __all__ = ["CRM_TYPES", "CrmReads"]
 
-#: The shard types linking reads but never writes.
+#: The CRM shard types linking reads but never writes; their arrival or change can change
+#: the links of activities (`Linker.requested`).
 CRM_TYPES = frozenset({"Contact", "Account", "Opportunity", "User"})
 
 

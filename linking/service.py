@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from core.tenants import TenantDirectory
 from linking.activity import Activity, activity_of, lookup_keys, occurred_at
 from linking.decisions import Decision, decide
-from linking.reads import CrmReads
+from linking.reads import CRM_TYPES, CrmReads
 from linking.rules import Candidate, LinkContext, candidates
 from shards.kinds import ACTIVITY_TYPES
 from shards.links import write_links
@@ -32,8 +32,6 @@ __all__ = ["LinkWriter", "Linker", "activity_order", "link_change_events"]
 
 logger = logging.getLogger(__name__)
 
-#: CRM shards whose arrival or change can change the links of activities.
-_TRIGGERS = frozenset({"Contact", "Account", "Opportunity", "User"})
 #: Activity types whose messages form threads (the rules' `account_thread`, ...).
 _THREADED = ("Email", "Message")
 #: Accounts fetched above an activity's accounts (`parentId` chains): a bound on bad data.
@@ -98,7 +96,7 @@ class Linker:
                 todo[key] = RelinkRequest(
                     tenant_id=event.tenant_id, shard_id=event.shard_id, reason=event.type
                 )
-            elif event.shard_type in _TRIGGERS and not _only_ml_fields(event):
+            elif event.shard_type in CRM_TYPES and not _only_ml_fields(event):
                 reason = f"{event.shard_type} {event.shard_id}"
                 for shard_id in await self._concerned(event):
                     todo.setdefault(
