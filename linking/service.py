@@ -22,9 +22,9 @@ from linking.decisions import Decision, decide
 from linking.reads import CRM_TYPES, CrmReads
 from linking.rules import Candidate, LinkContext, candidates
 from shards.kinds import ACTIVITY_TYPES
-from shards.links import write_links
+from shards.links import relinked
 from shards.model import Link, Shard
-from shards.store import ShardStore
+from shards.store import LinkingWrite, ShardStore
 from shards.suggestions import SuggestedLink, suggestion_id
 from streams.models import LinkEvent, RelinkRequest, ShardEvent
 
@@ -173,26 +173,36 @@ class Linker:
         # that makes the record no longer match (a contact's old address, an account's
         # old domain, a thread message that moved later or to another thread), which no
         # look-up by the new values would find.
-        await self._store.put_link_context(tenant_id, shard_id, looked_at)
-        # a deleted or cancelled activity keeps no automatic link and no pending suggestion
+        # A deleted or cancelled activity keeps no automatic link and no pending suggestion.
         automatic = [_link(c, "auto") for c in decision.links]
-        _, new, removed = await write_links(
-            self._store, tenant_id, shard_id, automatic, expected_etag=shard.etag, current=shard
-        )
-        events = link_change_events(tenant_id, shard_id, new, removed, now)
+        updated, new, removed = relinked(shard, automatic)
+        suggestions = []
         for suggestion in decision.suggestions:
             assert activity is not None  # suggestions come from an activity's candidates
             stored = self._suggestion(shard, activity, suggestion.candidate, now)
             stored.alternatives = [_candidate_doc(a) for a in suggestion.alternatives]
             stored.reason = suggestion.reason
-            if await self._store.put_suggestion(stored):
-                c = suggestion.candidate
-                events.append(
-                    _event("link.suggested", tenant_id, shard_id, c.target_shard_id,
-                           c.target_shard_type, c.confidence, c.method, "pending_review", now)
-                )  # fmt: skip
-        keep = {s.candidate.target_shard_id for s in decision.suggestions}
-        for gone in await self._store.withdraw_suggestions(tenant_id, shard_id, keep, now):
+            suggestions.append(stored)
+        written = await self._store.write_linking(
+            LinkingWrite(
+                tenant_id=tenant_id,
+                shard_id=shard_id,
+                looked_at=looked_at,
+                relinked=updated,
+                if_match=shard.etag,
+                suggestions=suggestions,
+                keep=frozenset(s.candidate.target_shard_id for s in decision.suggestions),
+                at=now,
+            )
+        )
+        events = link_change_events(tenant_id, shard_id, new, removed, now)
+        for raised in written.raised:
+            events.append(
+                _event("link.suggested", tenant_id, shard_id, raised.target_shard_id,
+                       raised.target_shard_type, raised.confidence, raised.method,
+                       "pending_review", now)
+            )  # fmt: skip
+        for gone in written.withdrawn:
             events.append(
                 _event("link.withdrawn", tenant_id, shard_id, gone.target_shard_id,
                        gone.target_shard_type, gone.confidence, gone.method, "withdrawn", now)

@@ -53,7 +53,15 @@ from core.exceptions import (
 )
 from shards.keys import index_keys
 from shards.model import Shard, ShardDraft, WriteOutcome, merge
-from shards.store import FIELD_PATH, Page, decode_cursor, encode_cursor
+from shards.store import (
+    FIELD_PATH,
+    LinkingWrite,
+    LinkingWritten,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    write_linking_stepwise,
+)
 from shards.suggestions import Decision, SuggestedLink
 from shards.types import ShardTypeDefinition
 
@@ -599,6 +607,11 @@ class CosmosShardStore:
         return {d["targetShardId"]: d["status"] for d in docs}
 
     # --- link context ---------------------------------------------------------------
+
+    async def write_linking(self, write: LinkingWrite) -> LinkingWritten:
+        """One write after another: Cosmos DB's transactions stay within one partition key,
+        and an evaluation's records (activity, suggestions, link context) are in several."""
+        return await write_linking_stepwise(self, write)
 
     async def put_link_context(
         self, tenant_id: str, source_shard_id: str, seen: Mapping[str, str]

@@ -9,7 +9,7 @@ from core.exceptions import ConcurrencyError
 from shards.model import Link, Shard
 from shards.store import ShardStore
 
-__all__ = ["HUMAN_STATUSES", "write_links"]
+__all__ = ["HUMAN_STATUSES", "relinked", "write_links"]
 
 #: Link statuses set by a person; automation never removes or changes them.
 HUMAN_STATUSES = frozenset({"approved"})
@@ -45,33 +45,45 @@ async def write_links(
         if expected_etag is not None and shard.etag != expected_etag:
             message = f"shard {shard_id} changed while its links were decided"
             raise ConcurrencyError(message)
-        kept = [link for link in shard.links if link.status in HUMAN_STATUSES]
-        kept_targets = {link.target_shard_id for link in kept}
-        for link in approved:
-            if link.target_shard_id not in kept_targets:
-                kept.append(link)
-                kept_targets.add(link.target_shard_id)
-        links = kept + [a for a in automatic if a.target_shard_id not in kept_targets]
-        before = {(link.target_shard_id, link.status) for link in shard.links}
-        if _same(shard.links, links):
+        updated, new, removed = relinked(shard, automatic, approved)
+        if updated is None:
             return shard, [], []
-        updated = shard.model_copy(
-            update={"links": links, "version": shard.version + 1, "updated_at": datetime.now(UTC)}
-        )
         try:
             written = await store.replace(updated, if_match=shard.etag)
         except ConcurrencyError:
             if expected_etag is not None:
                 raise
             continue
-        after = {link.target_shard_id for link in links}
-        return (
-            written,
-            [link for link in links if (link.target_shard_id, link.status) not in before],
-            [link for link in shard.links if link.target_shard_id not in after],
-        )
+        return written, new, removed
     message = f"shard {shard_id} kept changing; links not written"
     raise ConcurrencyError(message)
+
+
+def relinked(
+    shard: Shard, automatic: Iterable[Link], approved: Iterable[Link] = ()
+) -> tuple[Shard | None, list[Link], list[Link]]:
+    """The shard with its automatic links replaced by `automatic` and `approved` ones
+    added (approved links on it stay), None when its links would not change; the links
+    that are new and the automatic links that are gone."""
+    kept = [link for link in shard.links if link.status in HUMAN_STATUSES]
+    kept_targets = {link.target_shard_id for link in kept}
+    for link in approved:
+        if link.target_shard_id not in kept_targets:
+            kept.append(link)
+            kept_targets.add(link.target_shard_id)
+    links = kept + [a for a in automatic if a.target_shard_id not in kept_targets]
+    if _same(shard.links, links):
+        return None, [], []
+    before = {(link.target_shard_id, link.status) for link in shard.links}
+    after = {link.target_shard_id for link in links}
+    updated = shard.model_copy(
+        update={"links": links, "version": shard.version + 1, "updated_at": datetime.now(UTC)}
+    )
+    return (
+        updated,
+        [link for link in links if (link.target_shard_id, link.status) not in before],
+        [link for link in shard.links if link.target_shard_id not in after],
+    )
 
 
 def _same(old: list[Link], new: list[Link]) -> bool:

@@ -17,10 +17,13 @@ from shards.types import ShardTypeDefinition
 __all__ = [
     "FIELD_PATH",
     "MAX_CURSOR_CHARS",
+    "LinkingWrite",
+    "LinkingWritten",
     "Page",
     "ShardStore",
     "decode_cursor",
     "encode_cursor",
+    "write_linking_stepwise",
 ]
 
 #: A queryable field: `structuredData.email`, `source.externalId`, `shardType` ...
@@ -33,6 +36,36 @@ class Page:
 
     items: list[Shard]
     continuation: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkingWrite:
+    """What one linking evaluation of an activity writes (`ShardStore.write_linking`)."""
+
+    tenant_id: str
+    shard_id: str
+    #: what the evaluation looked at (`put_link_context`)
+    looked_at: Mapping[str, str]
+    #: the activity with its new links, written only if still at `if_match`; None: its
+    #: links stay as they are
+    relinked: Shard | None
+    if_match: str | None
+    #: the suggestions it makes (`put_suggestion`)
+    suggestions: Sequence[SuggestedLink]
+    #: targets of the pending suggestions it keeps; the others it withdraws
+    keep: frozenset[str]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LinkingWritten:
+    """What `write_linking` changed."""
+
+    #: the activity as written; None when `relinked` was None
+    shard: Shard | None
+    #: suggestions that are new, or raised again after a withdrawal
+    raised: list[SuggestedLink]
+    withdrawn: list[SuggestedLink]
 
 
 class ShardStore(Protocol):
@@ -123,6 +156,13 @@ class ShardStore(Protocol):
         """Record what an activity's last linking looked at (replacing the last): the CRM
         records and earlier thread messages, each with a digest of what it saw of it."""
 
+    async def write_linking(self, write: LinkingWrite) -> LinkingWritten:
+        """One evaluation's link context, links, suggestions and withdrawals: in one
+        transaction where the store has them across records (a changed etag raises
+        `ConcurrencyError` and nothing is written), else one after another: context,
+        links, suggestions, withdrawals (each idempotent: an evaluation replayed after a
+        crash between them writes the rest)."""
+
     async def link_context_sources(self, tenant_id: str, target_ids: Collection[str]) -> list[str]:
         """Activities whose last linking looked at any of these records: a change of one of
         them (even of a value that no longer matches) re-evaluates them."""
@@ -181,3 +221,20 @@ def decode_cursor(token: str) -> str:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def write_linking_stepwise(store: ShardStore, write: LinkingWrite) -> LinkingWritten:
+    """`ShardStore.write_linking` as one write after another, for a store without
+    transactions across records."""
+    await store.put_link_context(write.tenant_id, write.shard_id, write.looked_at)
+    shard = None
+    if write.relinked is not None:
+        if write.if_match is None:
+            message = "relinked without the etag it was decided from"
+            raise ValueError(message)
+        shard = await store.replace(write.relinked, if_match=write.if_match)
+    raised = [s for s in write.suggestions if await store.put_suggestion(s)]
+    withdrawn = await store.withdraw_suggestions(
+        write.tenant_id, write.shard_id, write.keep, write.at
+    )
+    return LinkingWritten(shard, raised, withdrawn)

@@ -29,10 +29,10 @@ from mappings.crm import map_crm_event, shipped_mappings
 from processors.bootstrap import build_store
 from processors.startup import ensure_shard_types
 from shards.cosmos import CosmosShardStore, shard_partition_key
-from shards.links import write_links
+from shards.links import relinked, write_links
 from shards.model import Link, ShardDraft, WriteKind
 from shards.sqlite import SqliteShardStore
-from shards.store import ShardStore
+from shards.store import LinkingWrite, ShardStore
 from shards.suggestions import SuggestedLink, suggestion_id
 from shards.types import definition
 from streams.models import RawEvent
@@ -421,6 +421,65 @@ async def test_withdrawn_suggestions_come_back_only_when_raised_again(store: Sha
     assert await store.put_suggestion(drop) is True  # raised again after the withdrawal
     back = await store.get_suggestion("t1", drop.id)
     assert back is not None and back.status == "pending_review"
+
+
+async def test_one_evaluations_writes_go_together(store: ShardStore) -> None:
+    """`write_linking`: context, links, suggestions, withdrawals of one evaluation; a
+    changed etag writes none of them on a store with transactions (SQLite)."""
+    now = datetime.now(UTC)
+    opp = draft(sf.opportunity("t1"))
+    await store.upsert_many([opp])
+    shard = await store.get("t1", opp.id)
+    assert shard is not None and shard.etag is not None
+    link = Link.model_validate({
+        "targetShardId": "acc-1", "targetShardType": "Account", "confidence": 0.9,
+        "method": "domain", "status": "auto",
+    })  # fmt: skip
+    old = suggestion(opp.id, "opp-old")
+    await store.put_suggestion(old)
+    updated, new, removed = relinked(shard, [link])
+    assert updated is not None and [n.target_shard_id for n in new] == ["acc-1"] and not removed
+    raised = suggestion(opp.id, "opp-new")
+    written = await store.write_linking(
+        LinkingWrite(tenant_id="t1", shard_id=opp.id, looked_at={"acc-1": ""}, relinked=updated,
+                     if_match=shard.etag, suggestions=[raised], keep=frozenset({"opp-new"}),
+                     at=now)
+    )  # fmt: skip
+    assert written.shard is not None and [k.target_shard_id for k in written.shard.links] == [
+        "acc-1"
+    ]
+    assert [s.id for s in written.raised] == [raised.id]
+    assert [s.id for s in written.withdrawn] == [old.id]
+    stored = await store.get("t1", opp.id)
+    assert stored is not None and stored.etag == written.shard.etag
+    assert await store.link_readers("t1", "acc-1") == {opp.id: ""}
+    statuses = {i.target_shard_id: i.status for i in (await store.list_suggestions("t1"))[0]}
+    assert statuses == {"opp-old": "withdrawn", "opp-new": "pending_review"}
+    # the same evaluation again: nothing new raised or withdrawn, the links as they are
+    again = await store.write_linking(
+        LinkingWrite(tenant_id="t1", shard_id=opp.id, looked_at={"acc-1": ""}, relinked=None,
+                     if_match=stored.etag, suggestions=[raised], keep=frozenset({"opp-new"}),
+                     at=now)
+    )  # fmt: skip
+    assert (again.shard, again.raised, again.withdrawn) == (None, [], [])
+    # decided from an out-of-date version: refused
+    stale, _, _ = relinked(stored, [])
+    assert stale is not None
+    with pytest.raises(ConcurrencyError):
+        await store.write_linking(
+            LinkingWrite(tenant_id="t1", shard_id=opp.id, looked_at={"acc-2": ""},
+                         relinked=stale, if_match=shard.etag, suggestions=[],
+                         keep=frozenset(), at=now)
+        )  # fmt: skip
+    current = await store.get("t1", opp.id)
+    assert current is not None and [k.target_shard_id for k in current.links] == ["acc-1"]
+    if isinstance(store, SqliteShardStore):  # one transaction: the context not written either
+        assert await store.link_readers("t1", "acc-1") == {opp.id: ""}
+        assert await store.link_readers("t1", "acc-2") == {}
+    assert {i.status for i in (await store.list_suggestions("t1"))[0]} == {
+        "withdrawn",
+        "pending_review",
+    }
 
 
 async def test_suggestions_page_and_filter(store: ShardStore) -> None:
