@@ -2,8 +2,9 @@
 
 One consumer channel with a prefetch; each delivery is handed to an in-memory inbox
 without awaiting (so the inbox keeps delivery order); one sender task takes batches
-from the inbox, sends them through one aiokafka producer (per-key order kept: a
-partition has one batch in flight), waits for every write, then acknowledges the
+from the inbox, sends them through one aiokafka producer as one record batch per
+partition (`streams.batched_send`: per-key order kept, a partition has one batch in
+flight), waits for every write, then acknowledges the
 whole batch with one `basic_ack(multiple=True)`. A crash before the acknowledgement
 means RabbitMQ redelivers: duplicates on the stream, never a loss.
 
@@ -40,6 +41,7 @@ from core.exceptions import ProcessorsError
 from core.metrics import BRIDGE_BATCH_SECONDS, BRIDGE_MESSAGES, DEAD_LETTERS, RECONNECTS
 from core.settings import Settings
 from streams.admin import BrokerAdmin, bootstrap_servers
+from streams.batched_send import Record, send_batches
 from streams.dead_letters import DeadLetter
 from streams.topics import DLQ_TOPIC, all_topics
 
@@ -409,17 +411,17 @@ class Bridge:
 
     async def _write(self, routed: Sequence[Routed | DeadLetter]) -> None:
         assert self._producer is not None  # started before the sender
+        by_topic: dict[str, list[Record]] = {}
+        for item in routed:
+            if isinstance(item, Routed):
+                by_topic.setdefault(item.topic, []).append((item.key, item.value, None))
+            else:
+                letter = (item.key, item.wire_value(), item.headers())
+                by_topic.setdefault(DLQ_TOPIC, []).append(letter)
         futures: list[asyncio.Future[Any]] = []
         try:
-            for item in routed:
-                if isinstance(item, Routed):
-                    futures.append(await self._producer.send(item.topic, item.value, key=item.key))
-                else:
-                    futures.append(
-                        await self._producer.send(
-                            DLQ_TOPIC, item.wire_value(), key=item.key, headers=item.headers()
-                        )
-                    )
+            for topic, records in by_topic.items():  # a batch per partition, order kept
+                futures += await send_batches(self._producer, topic, records)
         except BaseException:
             for future in futures:  # the batch is resent whole: nobody waits for these
                 future.add_done_callback(_ignore_outcome)

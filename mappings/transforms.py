@@ -23,7 +23,13 @@ from core.addresses import FREE_MAIL_DOMAINS
 from core.exceptions import MappingError
 from shards.ids import shard_id
 
-__all__ = ["REFERENCE_TRANSFORMS", "TRANSFORMS", "TransformContext", "apply_transform"]
+__all__ = [
+    "REFERENCE_TRANSFORMS",
+    "TRANSFORMS",
+    "Transform",
+    "TransformContext",
+    "apply_transform",
+]
 
 
 @dataclass(frozen=True, slots=True)

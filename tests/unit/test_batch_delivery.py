@@ -215,3 +215,11 @@ def test_canary_the_faust_internals_batch_delivery_relies_on() -> None:
                  "self.enable_acks = False", "await self.ack(event)",
                  "self._processors.remove(add_to_buffer)", "self.current_event"):  # fmt: skip
         assert part in take, part
+    # streams.channels.StreamWriter hands batches to the aiokafka producer Faust wraps,
+    # and Faust's flush before a commit must wait for them
+    from faust.transport.drivers.aiokafka import Producer as FaustProducer
+
+    ensure = inspect.getsource(FaustProducer._ensure_producer)
+    assert "return self._producer" in ensure
+    flush = inspect.getsource(FaustProducer.flush)
+    assert "await self._producer.flush()" in flush
