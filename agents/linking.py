@@ -12,6 +12,7 @@ none overwrites a newer one with what it read before.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -130,3 +131,7 @@ async def _step(
         return
     for request in asked:
         follow_ups[(request.tenant_id, request.shard_id)] = request
+    # The store's reads and most writes complete without yielding (`shards.sqlite`): an
+    # evaluation would otherwise hold the event loop for a whole batch, and the worker's
+    # other agents (and Faust's own tasks) would wait for it.
+    await asyncio.sleep(0)

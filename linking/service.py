@@ -111,11 +111,11 @@ class Linker:
 
         Decided from what is stored, not from whether this evaluation changed anything, so
         a replay after a crash between the write and the follow-up requests asks again."""
-        await self.link(request.tenant_id, request.shard_id)
+        _, thread = await self._link(request.tenant_id, request.shard_id)
         reason = f"thread of {request.shard_id}"
         return [
             RelinkRequest(tenant_id=request.tenant_id, shard_id=follower, reason=reason)
-            for follower in await self._followers(request.tenant_id, request.shard_id)
+            for follower in await self._followers(request.tenant_id, request.shard_id, thread)
         ]
 
     async def process(self, events: Sequence[ShardEvent]) -> int:
@@ -144,16 +144,24 @@ class Linker:
     async def link(self, tenant_id: str, shard_id: str) -> bool:
         """Evaluate one activity and write links, suggestions and their events; True when
         its links changed."""
+        changed, _ = await self._link(tenant_id, shard_id)
+        return changed
+
+    async def _link(self, tenant_id: str, shard_id: str) -> tuple[bool, list[Shard] | None]:
+        """`link`, and the other messages of the activity's thread when it read them
+        (linking writes only the activity: `_followers` reuses them)."""
         shard = await self._store.get(tenant_id, shard_id)
         if shard is None:
-            return False
+            return False, None
         tenant = self._tenants.of(tenant_id)
         activity = activity_of(shard, tenant)
         now = datetime.now(UTC)
         decision = Decision()
         looked_at: dict[str, str] = {}
+        thread: list[Shard] | None = None
         if activity is not None:
-            earlier = await self._earlier(shard)
+            thread = await self._thread(shard)
+            earlier = [s for s in thread if activity_order(s) < activity_order(shard)]
             context = await self._context(shard, activity, tenant_id, earlier)
             found = candidates(activity, context, tenant)
             decision = decide(activity, found, tenant, context.decided)
@@ -208,7 +216,7 @@ class Linker:
                        gone.target_shard_type, gone.confidence, gone.method, "withdrawn", now)
             )  # fmt: skip
         await self._writer.link_events(events)
-        return bool(new or removed)
+        return bool(new or removed), thread
 
     async def _context(
         self, shard: Shard, activity: Activity, tenant_id: str, earlier: list[Shard]
@@ -260,10 +268,6 @@ class Linker:
                 todo.append(shard.structured_data.get("parentId"))
         return found
 
-    async def _earlier(self, shard: Shard) -> list[Shard]:
-        """The earlier messages of its thread, whose links it inherits."""
-        return [s for s in await self._thread(shard) if activity_order(s) < activity_order(shard)]
-
     async def _thread(self, shard: Shard) -> list[Shard]:
         """The other messages of the shard's thread (Email and Message)."""
         thread_id = shard.structured_data.get("threadId")
@@ -276,16 +280,20 @@ class Linker:
             )
         return [s for s in found if s.id != shard.id]
 
-    async def _followers(self, tenant_id: str, shard_id: str) -> list[str]:
+    async def _followers(
+        self, tenant_id: str, shard_id: str, thread: list[Shard] | None = None
+    ) -> list[str]:
         """Messages whose view of this one is out of date: later ones of its thread that did
         not see its links as they are now, and those that read it but should not have (it
-        moved later, or to another thread, or is gone)."""
+        moved later, or to another thread, or is gone). `thread`: its thread's other
+        messages as the evaluation just read them."""
         readers = await self._store.link_readers(tenant_id, shard_id)
         shard = await self._store.get(tenant_id, shard_id)
         later: dict[str, Shard] = {}
         if shard is not None:
             at = activity_order(shard)
-            later = {s.id: s for s in await self._thread(shard) if activity_order(s) > at}
+            others = thread if thread is not None else await self._thread(shard)
+            later = {s.id: s for s in others if activity_order(s) > at}
         now = inherited(shard) if shard is not None else None
         stale = [s for s in later.values() if readers.get(s.id) != now]
         gone = [await self._store.get(tenant_id, i) for i in sorted(readers.keys() - later.keys())]

@@ -95,11 +95,6 @@ _UPSERT = (
     "shard_type = excluded.shard_type, etag = excluded.etag, doc = excluded.doc"
 )
 
-#: writes on the event loop between two checkpoints of the WAL (on the thread): a WAL of
-#: ~4-15 MB; every 4,000 writes ran linking 9% faster (645 against 590 emails/s) with a
-#: WAL four times that
-_CHECKPOINT_EVERY = 1000
-
 _FIND = (  # + "(?, ?, ...)": only placeholders are added
     "SELECT s.doc, s.etag FROM shard_keys k JOIN shards s "
     "ON s.tenant_id = k.tenant_id AND s.id = k.shard_id "
@@ -121,9 +116,6 @@ class SqliteShardStore:
         self._inline: sqlite3.Connection | None = None
         #: writes queued on or running on the store's thread
         self._queued = 0
-        #: writes done on the event loop since the last checkpoint was asked for
-        self._unchecked = 0
-        self._checkpoint: asyncio.Future[object] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteShardStore:
@@ -144,8 +136,6 @@ class SqliteShardStore:
         await self._run(self._open)
         self._reader = self._connect()
         self._inline = self._connect(timeout=0.0)
-        # checkpoints (copying the WAL into the database, with an fsync) run on the thread
-        self._inline.execute("PRAGMA wal_autocheckpoint=0")
 
     async def stop(self) -> None:
         if self._executor is None:
@@ -487,7 +477,7 @@ class SqliteShardStore:
         timeout, and a write queued on the thread sends the next ones there too (in order)."""
         if self._queued == 0 and self._inline is not None:
             try:
-                done = fn(self._inline)
+                return fn(self._inline)
             except sqlite3.OperationalError as e:
                 if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                     message = f"sqlite store {self._path}: {e}"
@@ -495,25 +485,7 @@ class SqliteShardStore:
             except sqlite3.Error as e:
                 message = f"sqlite store {self._path}: {e}"
                 raise StoreError(message) from e
-            else:
-                self._after_inline_write()
-                return done
         return await self._thread_write(lambda: fn(self._db()))
-
-    def _after_inline_write(self) -> None:
-        """Every `_CHECKPOINT_EVERY` writes on the event loop, a checkpoint on the thread
-        (the thread's own writes checkpoint as usual). RESTART, not PASSIVE: after a
-        passive one the next write still appended (the WAL grew by every write); a
-        restart waits for the writer of the moment, and the next write reuses the file."""
-        self._unchecked += 1
-        if self._unchecked < _CHECKPOINT_EVERY or self._executor is None:
-            return
-        if self._checkpoint is not None and not self._checkpoint.done():
-            return
-        self._unchecked = 0
-        self._checkpoint = asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: self._db().execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        )
 
     async def _thread_write(self, fn: Callable[[], T]) -> T:
         """A write on the store's thread (counted: the small writes queue behind it)."""

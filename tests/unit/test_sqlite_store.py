@@ -19,7 +19,6 @@ from pathlib import Path
 
 from linking.service import Linker
 from shards.ids import shard_id
-from shards.sqlite import _CHECKPOINT_EVERY
 from tests.fixtures.shards import NullLinkWriter
 from tests.unit.test_linking_reads import ACCOUNT, TENANTS, T, draft, email, seeded
 
@@ -92,27 +91,5 @@ async def test_a_small_write_waits_on_the_store_thread_while_another_process_wri
         # the database free again: the next write is done at once, on the event loop
         await store.put_link_context(T, "m2", {"a": ""})
         assert await store.link_readers(T, "a") == {"m2": ""}
-    finally:
-        await store.__aexit__(None, None, None)
-
-
-async def test_the_wal_is_checkpointed_when_every_write_is_on_the_event_loop(
-    tmp_path: Path,
-) -> None:
-    """The event loop's connection never checkpoints (an fsync would stall the loop): the
-    store asks its thread for one every `_CHECKPOINT_EVERY` writes, so the WAL is reused
-    instead of growing."""
-    store = await seeded(tmp_path)
-    wal = tmp_path / "shards.sqlite3-wal"
-    try:
-        sizes = []
-        for round_ in range(4):
-            for n in range(_CHECKPOINT_EVERY):
-                await store.put_link_context(T, f"m{n}", {f"r{round_}": ""})
-            assert store._checkpoint is not None
-            await store._checkpoint
-            sizes.append(wal.stat().st_size)
-        # (the first round only inserts: fewer pages than the rounds that replace)
-        assert sizes[3] <= sizes[1] * 1.1, sizes
     finally:
         await store.__aexit__(None, None, None)
