@@ -22,6 +22,7 @@ from faust.types import StreamT
 
 from agents.deps import AgentDeps
 from core.retries import retry_store
+from linking.reads import CRM_TYPES
 from linking.service import Linker
 from streams.consuming import batches, parse_each
 from streams.dead_letters import DeadLetter
@@ -77,11 +78,15 @@ def register(app: faust.App, deps: AgentDeps, after_linking: ShardEventSink | No
                     await _step(
                         incoming, partial(linker.evaluate, request), retried, letters, follow_ups
                     )
+                crm = [(i, e) for i, e in events if e.shard_type in CRM_TYPES]
+                if crm:  # what the batch's CRM changes concern, looked up together
+                    await _crm_changes(crm, linker, retried, letters, follow_ups)
                 for incoming, event in events:
-                    await _step(
-                        incoming, partial(_on_shard_event, linker, event), retried, letters,
-                        follow_ups,
-                    )  # fmt: skip
+                    if event.shard_type not in CRM_TYPES:
+                        await _step(
+                            incoming, partial(_on_shard_event, linker, event), retried, letters,
+                            follow_ups,
+                        )  # fmt: skip
             await deps.writer.relink(list(follow_ups.values()))
             if after_linking is not None:
                 try:
@@ -103,6 +108,29 @@ async def _on_shard_event(linker: Linker, event: ShardEvent) -> list[RelinkReque
         else:
             follow_ups.append(request)
     return follow_ups
+
+
+async def _crm_changes(
+    crm: Sequence[tuple[IncomingEvent, ShardEvent]],
+    linker: Linker,
+    retried: Callable[..., Awaitable[list[RelinkRequest]]],
+    letters: list[DeadLetter],
+    follow_ups: dict[tuple[str, str], RelinkRequest],
+) -> None:
+    """The evaluations a batch's CRM changes ask for, looked up once for all of them (one
+    index read per key and activity type); should that fail, one change at a time, so a
+    bad one is its own dead letter."""
+    try:
+        asked = await retried(partial(linker.requested, [event for _, event in crm]))
+    except Exception:  # never let one event stop the agent
+        logger.exception("linking %d CRM changes together failed; one at a time", len(crm))
+        for incoming, event in crm:
+            await _step(incoming, partial(_on_shard_event, linker, event), retried, letters,
+                        follow_ups)  # fmt: skip
+        return
+    for request in asked:
+        follow_ups[(request.tenant_id, request.shard_id)] = request
+    await asyncio.sleep(0)
 
 
 def _last_per_activity(

@@ -90,6 +90,7 @@ class Linker:
         inherited from it: its time or thread may have moved), and every activity a changed
         CRM record may concern."""
         todo: dict[tuple[str, str], RelinkRequest] = {}
+        changed: dict[str, list[str]] = {}  # tenant → CRM records that changed
         for event in events:
             key = (event.tenant_id, event.shard_id)
             if event.shard_type in ACTIVITY_TYPES:
@@ -97,12 +98,14 @@ class Linker:
                     tenant_id=event.tenant_id, shard_id=event.shard_id, reason=event.type
                 )
             elif event.shard_type in CRM_TYPES and not _only_ml_fields(event):
-                reason = f"{event.shard_type} {event.shard_id}"
-                for shard_id in await self._concerned(event):
-                    todo.setdefault(
-                        (event.tenant_id, shard_id),
-                        RelinkRequest(tenant_id=event.tenant_id, shard_id=shard_id, reason=reason),
-                    )
+                changed.setdefault(event.tenant_id, []).append(event.shard_id)
+        for tenant_id, crm_ids in changed.items():
+            reason = f"CRM records changed: {', '.join(crm_ids[:3])}{' ...' * (len(crm_ids) > 3)}"
+            for shard_id in await self._concerned(tenant_id, crm_ids):
+                todo.setdefault(
+                    (tenant_id, shard_id),
+                    RelinkRequest(tenant_id=tenant_id, shard_id=shard_id, reason=reason),
+                )
         return list(todo.values())
 
     async def evaluate(self, request: RelinkRequest) -> list[RelinkRequest]:
@@ -300,37 +303,44 @@ class Linker:
         stale += [s for s in gone if s is not None]
         return [s.id for s in sorted(stale, key=activity_order)]
 
-    async def _concerned(self, event: ShardEvent) -> list[str]:
-        """Every activity a new or changed contact, user, account or opportunity may concern,
-        however old: those whose last linking looked at it (or at its account), and those
-        its current addresses, domains, contacts or id match in the look-up index."""
-        tenant_id = event.tenant_id
-        shard = await self._store.get(tenant_id, event.shard_id)
-        if shard is None:
-            return []
-        data = shard.structured_data
-        looked_at = [shard.id]
-        queries: list[tuple[str, list[str]]] = [("reference", [shard.id])]
-        if shard.shard_type == "Account":
-            queries.append(("domain", _strings(data.get("domain"), data.get("domains"))))
-            # mail of its contacts: the account is linked through them (account_contact)
-            for contact in await self._store.find(tenant_id, "Contact", "accountId", [shard.id]):
+    async def _concerned(self, tenant_id: str, crm_ids: Sequence[str]) -> list[str]:
+        """Every activity new or changed contacts, users, accounts or opportunities of one
+        tenant may concern, however old: those whose last linking looked at them (or at
+        their accounts), and those their current addresses, domains, contacts or ids match
+        in the look-up index. One look-up per key and activity type for all of them (a
+        batch's CRM records together, not one record at a time)."""
+        shards = [s for i in dict.fromkeys(crm_ids) if (s := await self._store.get(tenant_id, i))]
+        looked_at: set[str] = set()
+        queries: dict[str, set[str]] = {"reference": set(), "domain": set(), "participant": set()}
+        accounts: list[str] = []
+        for shard in shards:
+            data = shard.structured_data
+            looked_at.add(shard.id)
+            queries["reference"].add(shard.id)
+            if shard.shard_type == "Account":
+                queries["domain"].update(_strings(data.get("domain"), data.get("domains")))
+                accounts.append(shard.id)
+            elif shard.shard_type == "Opportunity":
+                # activities that saw its account weigh the account's opportunities
+                account_id = data.get("accountId")
+                if isinstance(account_id, str) and account_id:
+                    looked_at.add(account_id)
+            else:
+                queries["participant"].update(_strings(data.get("email"), data.get("emails")))
+        if accounts:
+            # mail of their contacts: an account is linked through them (account_contact)
+            for contact in await self._store.find(tenant_id, "Contact", "accountId", accounts):
                 c = contact.structured_data
-                queries.append(("participant", _strings(c.get("email"), c.get("emails"))))
-        elif shard.shard_type == "Opportunity":
-            # activities that saw its account weigh the account's opportunities
-            account_id = data.get("accountId")
-            if isinstance(account_id, str) and account_id:
-                looked_at.append(account_id)
-        else:
-            queries.append(("participant", _strings(data.get("email"), data.get("emails"))))
+                queries["participant"].update(_strings(c.get("email"), c.get("emails")))
         ids = set(await self._store.link_context_sources(tenant_id, looked_at))
         found: dict[str, Shard] = {}
-        for key, values in queries:
+        for key, values in queries.items():
+            if not values:
+                continue
             for shard_type in sorted(ACTIVITY_TYPES):
                 for activity in await self._store.find(tenant_id, shard_type, key, values):
                     found[activity.id] = activity
-        for activity_id in ids - set(found):
+        for activity_id in sorted(ids - set(found)):
             if (seen := await self._store.get(tenant_id, activity_id)) is not None:
                 found[activity_id] = seen
         # in time order: a thread's earlier messages settle before the replies that inherit

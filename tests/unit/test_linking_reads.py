@@ -12,8 +12,10 @@ from linking.reads import CrmReads
 from linking.service import Linker
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
+from shards.kinds import ACTIVITY_TYPES
 from shards.model import ShardDraft
 from shards.sqlite import SqliteShardStore
+from streams.models import shard_event
 from tests.fixtures import shards
 from tests.fixtures.shards import NullLinkWriter
 
@@ -151,5 +153,27 @@ async def test_outside_a_batch_every_evaluation_reads_afresh(tmp_path: Path) -> 
         after = await store.get(T, mail)
         assert after is not None
         assert "Contact" in {k.target_shard_type for k in after.links}
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_a_batchs_crm_changes_are_looked_up_together(tmp_path: Path) -> None:
+    """What 40 new contacts concern: the same evaluations as one contact at a time, with
+    one index read per key and activity type for all of them."""
+    store = await seeded(tmp_path)
+    try:
+        people = [contact(10 + n, f"p{n}@fabrikam.com") for n in range(40)]
+        mails = [email(n, f"p{n}@fabrikam.com") for n in range(0, 40, 3)]
+        written = await store.upsert_many([*people, *mails])
+        events = [shard_event(o) for o in written if o.shard.shard_type == "Contact"]
+        one_by_one = Linker(store, TENANTS, NullLinkWriter())
+        expected = {r.shard_id for e in events for r in await one_by_one.requested([e])}
+        assert expected == {m.id for m in mails}
+        counting = Counting(store)
+        together = Linker(counting, TENANTS, NullLinkWriter())  # type: ignore[arg-type]
+        asked = await together.requested(events)
+        assert {r.shard_id for r in asked} == expected
+        finds = sum(n for k, n in counting.asked.items() if k[0] == "find")
+        assert finds == 2 * len(ACTIVITY_TYPES)  # (participant, reference) x type, not x 40
     finally:
         await store.__aexit__(None, None, None)
