@@ -309,7 +309,7 @@ class Linker:
         their accounts), and those their current addresses, domains, contacts or ids match
         in the look-up index. One look-up per key and activity type for all of them (a
         batch's CRM records together, not one record at a time)."""
-        shards = [s for i in dict.fromkeys(crm_ids) if (s := await self._store.get(tenant_id, i))]
+        shards = list((await self._store.get_many(tenant_id, crm_ids)).values())
         looked_at: set[str] = set()
         queries: dict[str, set[str]] = {"reference": set(), "domain": set(), "participant": set()}
         accounts: list[str] = []
@@ -340,9 +340,7 @@ class Linker:
             for shard_type in sorted(ACTIVITY_TYPES):
                 for activity in await self._store.find(tenant_id, shard_type, key, values):
                     found[activity.id] = activity
-        for activity_id in sorted(ids - set(found)):
-            if (seen := await self._store.get(tenant_id, activity_id)) is not None:
-                found[activity_id] = seen
+        found.update(await self._store.get_many(tenant_id, sorted(ids - set(found))))
         # in time order: a thread's earlier messages settle before the replies that inherit
         return [s.id for s in sorted(found.values(), key=activity_order)]
 

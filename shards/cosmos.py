@@ -247,6 +247,11 @@ class CosmosShardStore:
         doc = await self._read("shards", shard_id, shard_partition_key(tenant_id, shard_id))
         return _shard(doc) if doc is not None else None
 
+    async def get_many(self, tenant_id: str, shard_ids: Iterable[str]) -> dict[str, Shard]:
+        ids = list(dict.fromkeys(shard_ids))
+        found = await asyncio.gather(*(self.get(tenant_id, i) for i in ids))
+        return {i: shard for i, shard in zip(ids, found, strict=True) if shard is not None}
+
     async def upsert_many(self, drafts: Sequence[ShardDraft]) -> list[WriteOutcome]:
         if not drafts:
             return []

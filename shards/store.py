@@ -89,6 +89,9 @@ class ShardStore(Protocol):
     async def get(self, tenant_id: str, shard_id: str) -> Shard | None:
         """One shard of a tenant, or None."""
 
+    async def get_many(self, tenant_id: str, shard_ids: Iterable[str]) -> dict[str, Shard]:
+        """The stored shards among `shard_ids` of a tenant, by id (absent ones left out)."""
+
     async def upsert_many(self, drafts: Sequence[ShardDraft]) -> list[WriteOutcome]:
         """Merge each draft into its shard (idempotent), in one round trip where possible."""
 

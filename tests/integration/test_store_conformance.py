@@ -216,6 +216,18 @@ async def test_tenants_are_isolated(store: ShardStore) -> None:
     assert await store.tenant_ids("Contact") == ["t3"]
 
 
+async def test_get_many_finds_the_stored_ones_of_one_tenant(store: ShardStore) -> None:
+    drafts = [draft(sf.account("t1", f"001{i:012d}")) for i in range(3)]
+    await store.upsert_many([*drafts, draft(sf.account("t2", "001999999999999"))])
+    wanted = [drafts[2].id, "nope", drafts[0].id, drafts[0].id]
+    found = await store.get_many("t1", wanted)
+    assert set(found) == {drafts[0].id, drafts[2].id}
+    assert found[drafts[2].id] == await store.get("t1", drafts[2].id)
+    other = draft(sf.account("t2", "001999999999999")).id
+    assert await store.get_many("t1", [other]) == {}
+    assert await store.get_many("t1", []) == {}
+
+
 async def test_query_by_type_field_and_pages(store: ShardStore) -> None:
     drafts = [draft(sf.account("t1", f"001{i:03d}")) for i in range(25)]
     drafts.append(draft(sf.contact("t1")))
