@@ -6,38 +6,57 @@ trip each. `CrmReads` (one per batch) keeps what was read of those four types, p
 look-up value, so a look-up for several values asks the store only for the values not
 yet read.
 
-Safe for a batch: every shard event of a batch was written before the batch was
-fetched, so what is read during the batch is at least that new; a CRM record written
-while the batch runs announces itself in a later batch, whose evaluations read afresh.
-Activities (a thread's messages, the activity itself) are never cached: linking writes
-them during the batch. Nothing here mutates a shard, and the linking rules only read.
+What is read is kept for `MAX_AGE` seconds, not for the whole batch. A CRM record
+written after an evaluation read the store is found by its own fan-out only if that
+evaluation's link context is already written (`Linker._concerned` reads the contexts);
+an evaluation that read a cached value long before the record was written, and wrote
+its context after the record's fan-out ran, missed it for good (the long chaos run: 3
+of 784 activities without the suggestions of two opportunities that arrived during a
+batch, once evaluations yielded to other agents and batches took seconds). Bounding
+the age keeps that window as short as an uncached read's. Activities (a thread's
+messages, the activity itself) are never cached: linking writes them during the batch.
+Nothing here mutates a shard, and the linking rules only read.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from shards.keys import index_keys
 from shards.model import Shard
 from shards.store import ShardStore
 
-__all__ = ["CRM_TYPES", "CrmReads"]
+__all__ = ["CRM_TYPES", "MAX_AGE", "CrmReads"]
 
 #: The CRM shard types linking reads but never writes; their arrival or change can change
 #: the links of activities (`Linker.requested`).
 CRM_TYPES = frozenset({"Contact", "Account", "Opportunity", "User"})
+#: Seconds a read is reused for.
+MAX_AGE = 0.1
 
 
 class CrmReads:
     """`get` and `find` of CRM shards through a cache that lives as long as it does."""
 
-    def __init__(self, store: ShardStore) -> None:
+    def __init__(self, store: ShardStore, max_age: float = MAX_AGE) -> None:
         self._store = store
+        self._max_age = max_age
         self._shards: dict[tuple[str, str], Shard] = {}
         self._found: dict[tuple[str, str, str, str], list[str]] = {}
+        self._since = time.monotonic()
+
+    def _fresh(self) -> None:
+        """Forget what was read more than `max_age` ago (all of it: reads are cheap)."""
+        now = time.monotonic()
+        if now - self._since > self._max_age:
+            self._shards.clear()
+            self._found.clear()
+            self._since = now
 
     async def get(self, tenant_id: str, shard_id: str) -> Shard | None:
         """The shard, from the cache when a CRM shard of this batch."""
+        self._fresh()
         cached = self._shards.get((tenant_id, shard_id))
         if cached is not None:
             return cached
@@ -51,6 +70,7 @@ class CrmReads:
     ) -> list[Shard]:
         """`ShardStore.find` of a CRM type; the store is asked only for unseen values."""
         wanted = sorted(set(values))
+        self._fresh()
         if shard_type not in CRM_TYPES:
             return await self._store.find(tenant_id, shard_type, key, wanted)
         missing = [v for v in wanted if (tenant_id, shard_type, key, v) not in self._found]

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from core.tenants import TenantDirectory
 from linking.activity import Activity, activity_of, lookup_keys, occurred_at
 from linking.decisions import Decision, decide
-from linking.reads import CRM_TYPES, CrmReads
+from linking.reads import CRM_TYPES, MAX_AGE, CrmReads
 from linking.rules import Candidate, LinkContext, candidates
 from shards.kinds import ACTIVITY_TYPES
 from shards.links import relinked
@@ -71,10 +71,10 @@ class Linker:
         self._reads: CrmReads | None = None
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """Evaluations of one batch: the CRM records they look up are read once
-        (`linking.reads`); outside a batch every look-up reads the store."""
-        self._reads = CrmReads(self._store)
+    def batch(self, max_age: float = MAX_AGE) -> Iterator[None]:
+        """Evaluations of one batch: the CRM records they look up are read once per
+        `max_age` seconds (`linking.reads`); outside a batch every look-up reads the store."""
+        self._reads = CrmReads(self._store, max_age)
         try:
             yield
         finally:

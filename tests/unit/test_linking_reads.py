@@ -86,7 +86,7 @@ async def test_a_look_up_asks_the_store_only_for_values_not_read(tmp_path: Path)
     store = await seeded(tmp_path)
     try:
         counting = Counting(store)
-        reads = CrmReads(counting)  # type: ignore[arg-type]
+        reads = CrmReads(counting, max_age=60)  # type: ignore[arg-type]
         first = await reads.find(T, "Contact", "email", ["priya@fabrikam.com"])
         both = await reads.find(T, "Contact", "email", ["li@fabrikam.com", "priya@fabrikam.com"])
         again = await reads.find(T, "Contact", "email", ["priya@fabrikam.com", "x@y.com"])
@@ -124,11 +124,18 @@ async def test_a_batch_reads_each_crm_record_once_and_links_as_without(tmp_path:
         await store.upsert_many(mails)
         counting = Counting(store)
         linker = Linker(counting, TENANTS, NullLinkWriter())  # type: ignore[arg-type]
-        with linker.batch():
+        with linker.batch(max_age=60):
             for m in mails:
                 await linker.link(T, m.id)
         contacts = sum(n for k, n in counting.asked.items() if k[:2] == ("find", "Contact"))
         assert contacts == 2  # one per address, not one per email
+        # reads older than max_age are read again (a record written since is seen)
+        counting.asked.clear()
+        with linker.batch(max_age=0):
+            for m in mails:
+                await linker.link(T, m.id)
+        contacts = sum(n for k, n in counting.asked.items() if k[:2] == ("find", "Contact"))
+        assert contacts == 6
         linked = [await store.get(T, m.id) for m in mails]
         targets = [sorted(k.target_shard_type for k in s.links) for s in linked if s]
         assert targets == [["Account", "Contact", "Opportunity"]] * 6
