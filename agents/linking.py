@@ -128,9 +128,7 @@ async def _crm_changes(
             await _step(incoming, partial(_on_shard_event, linker, event), retried, letters,
                         follow_ups)  # fmt: skip
         return
-    for request in asked:
-        follow_ups[(request.tenant_id, request.shard_id)] = request
-    await asyncio.sleep(0)
+    await _follow(asked, follow_ups)
 
 
 def _last_per_activity(
@@ -157,9 +155,16 @@ async def _step(
         logger.exception("linking failed for %s", incoming.where())
         letters.append(incoming.letter(exc, "link"))
         return
+    await _follow(asked, follow_ups)
+
+
+async def _follow(
+    asked: list[RelinkRequest], follow_ups: dict[tuple[str, str], RelinkRequest]
+) -> None:
+    """Add the requests to the batch's follow-ups, then let the rest of the worker run: the
+    store's reads and most writes complete without yielding (`shards.sqlite`), so a batch
+    of evaluations would otherwise hold the event loop, and the worker's other agents (and
+    Faust's own tasks) would wait for it."""
     for request in asked:
         follow_ups[(request.tenant_id, request.shard_id)] = request
-    # The store's reads and most writes complete without yielding (`shards.sqlite`): an
-    # evaluation would otherwise hold the event loop for a whole batch, and the worker's
-    # other agents (and Faust's own tasks) would wait for it.
     await asyncio.sleep(0)

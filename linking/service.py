@@ -200,7 +200,6 @@ class Linker:
                 shard_id=shard_id,
                 looked_at=looked_at,
                 relinked=updated,
-                if_match=shard.etag,
                 suggestions=suggestions,
                 keep=frozenset(s.candidate.target_shard_id for s in decision.suggestions),
                 at=now,

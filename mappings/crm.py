@@ -298,13 +298,15 @@ class _Plan:
 
 #: (tenant, provider) pairs whose contexts a plan keeps
 _MAX_CONTEXTS: Final = 10_000
+#: plans kept (by their entity mapping's identity)
+_MAX_PLANS: Final = 10_000
 _PLANS: dict[int, _Plan] = {}
 
 
 def _plan_of(entity: EntityMapping) -> _Plan:
     plan = _PLANS.get(id(entity))
     if plan is None or plan.entity is not entity:
-        if len(_PLANS) >= _MAX_CONTEXTS:  # tenants' overrides reloaded many times
+        if len(_PLANS) >= _MAX_PLANS:  # tenants' overrides reloaded many times
             _PLANS.clear()
         plan = _PLANS[id(entity)] = _Plan(entity)
     return plan
@@ -316,9 +318,6 @@ def _reader(path: str) -> Callable[[Any], Any]:
     if any(each for _, each in steps) or any(_INDEX.match(key) for key, _ in steps):
         return lambda payload: _walk(payload, steps)
     keys = tuple(key for key, _ in steps)
-    if len(keys) == 1:
-        (key,) = keys
-        return lambda payload: payload.get(key) if isinstance(payload, dict) else None
 
     def read(payload: Any) -> Any:
         value = payload

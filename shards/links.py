@@ -23,36 +23,26 @@ async def write_links(
     *,
     approved: Iterable[Link] = (),
     attempts: int = 5,
-    expected_etag: str | None = None,
-    current: Shard | None = None,
 ) -> tuple[Shard | None, list[Link], list[Link]]:
-    """Replace the shard's automatic links with `automatic`, add `approved` ones.
+    """Replace the shard's automatic links with `automatic`, add `approved` ones, retrying
+    from a fresh read while the shard changes under the write.
 
     Approved links already on the shard stay whatever `automatic` says. Returns the
     shard as written (None when it does not exist), the links that are new and the
-    automatic links that are gone (linking changed its mind). With `expected_etag` (the
-    version the caller's decision was made from), a shard that changed since raises
-    `ConcurrencyError` instead of being overwritten: the caller decides again. `current`:
-    the shard as the caller just read it (at `expected_etag`), the first attempt's
-    starting point instead of a second read; the write still checks its etag.
+    automatic links that are gone (linking changed its mind). Linking itself writes
+    through `ShardStore.write_linking`, checked against the version it decided from.
     """
     automatic, approved = list(automatic), list(approved)
-    for attempt in range(attempts):
-        usable = attempt == 0 and current is not None and current.etag == expected_etag
-        shard = current if usable else await store.get(tenant_id, shard_id)
+    for _ in range(attempts):
+        shard = await store.get(tenant_id, shard_id)
         if shard is None or shard.etag is None:
             return None, [], []
-        if expected_etag is not None and shard.etag != expected_etag:
-            message = f"shard {shard_id} changed while its links were decided"
-            raise ConcurrencyError(message)
         updated, new, removed = relinked(shard, automatic, approved)
         if updated is None:
             return shard, [], []
         try:
             written = await store.replace(updated, if_match=shard.etag)
         except ConcurrencyError:
-            if expected_etag is not None:
-                raise
             continue
         return written, new, removed
     message = f"shard {shard_id} kept changing; links not written"

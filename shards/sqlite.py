@@ -23,6 +23,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -392,9 +393,6 @@ class SqliteShardStore:
         """All of one evaluation's writes in one transaction (one commit, not four); none
         when it changes nothing."""
         tenant_id, shard_id, kept = write.tenant_id, write.shard_id, set(write.keep)
-        if write.relinked is not None and write.if_match is None:
-            message = "relinked without the etag it was decided from"
-            raise ValueError(message)
         context_changed, doomed = await self._read(
             lambda db: (
                 _link_context(db, tenant_id, shard_id) != dict(write.looked_at),
@@ -407,8 +405,8 @@ class SqliteShardStore:
         def apply(conn: sqlite3.Connection) -> LinkingWritten:
             with _Transaction(conn) as db:
                 shard = None
-                if write.relinked is not None and write.if_match is not None:
-                    shard = _update_shard(db, write.relinked, write.if_match)
+                if (relink := write.relink()) is not None:
+                    shard = _update_shard(db, *relink)
                 if context_changed:
                     _put_link_context(db, tenant_id, shard_id, write.looked_at)
                 raised = [s for s in write.suggestions if _put_suggestion(db, s)]
@@ -462,8 +460,14 @@ class SqliteShardStore:
         if self._executor is None:
             message = "the store is not started"
             raise StoreError(message)
-        try:
+        with self._errors():
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """sqlite3's errors as the store's."""
+        try:
+            yield
         except sqlite3.Error as e:
             message = f"sqlite store {self._path}: {e}"
             raise StoreError(message) from e
@@ -479,11 +483,8 @@ class SqliteShardStore:
             raise StoreError(message)
         if self._queued:
             return await self._run(lambda: fn(self._db()))
-        try:
+        with self._errors():
             return fn(self._reader)
-        except sqlite3.Error as e:
-            message = f"sqlite store {self._path}: {e}"
-            raise StoreError(message) from e
 
     async def _small_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A write of a few rows (`fn` takes its connection and opens its own transaction):
@@ -491,15 +492,12 @@ class SqliteShardStore:
         which waits for it. It never waits here: the event loop's connection has no busy
         timeout, and a write queued on the thread sends the next ones there too (in order)."""
         if self._queued == 0 and self._inline is not None:
-            try:
-                return fn(self._inline)
-            except sqlite3.OperationalError as e:
-                if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    message = f"sqlite store {self._path}: {e}"
-                    raise StoreError(message) from e
-            except sqlite3.Error as e:
-                message = f"sqlite store {self._path}: {e}"
-                raise StoreError(message) from e
+            with self._errors():
+                try:
+                    return fn(self._inline)
+                except sqlite3.OperationalError as e:
+                    if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                        raise
         return await self._thread_write(lambda: fn(self._db()))
 
     async def _thread_write(self, fn: Callable[[], T]) -> T:

@@ -46,15 +46,25 @@ class LinkingWrite:
     shard_id: str
     #: what the evaluation looked at (`put_link_context`)
     looked_at: Mapping[str, str]
-    #: the activity with its new links, written only if still at `if_match`; None: its
-    #: links stay as they are
+    #: the activity with its new links, written only if the stored one is still at its
+    #: etag (the version the evaluation read); None: its links stay as they are
     relinked: Shard | None
-    if_match: str | None
     #: the suggestions it makes (`put_suggestion`)
     suggestions: Sequence[SuggestedLink]
     #: targets of the pending suggestions it keeps; the others it withdraws
     keep: frozenset[str]
     at: datetime
+
+    def __post_init__(self) -> None:
+        if self.relinked is not None and self.relinked.etag is None:
+            message = "relinked without the etag it was decided from"
+            raise ValueError(message)
+
+    def relink(self) -> tuple[Shard, str] | None:
+        """The activity to write and the etag the stored one must still have; None."""
+        if self.relinked is None or self.relinked.etag is None:
+            return None
+        return self.relinked, self.relinked.etag
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +241,8 @@ async def write_linking_stepwise(store: ShardStore, write: LinkingWrite) -> Link
     transactions across records."""
     await store.put_link_context(write.tenant_id, write.shard_id, write.looked_at)
     shard = None
-    if write.relinked is not None:
-        if write.if_match is None:
-            message = "relinked without the etag it was decided from"
-            raise ValueError(message)
-        shard = await store.replace(write.relinked, if_match=write.if_match)
+    if (relink := write.relink()) is not None:
+        shard = await store.replace(relink[0], if_match=relink[1])
     raised = [s for s in write.suggestions if await store.put_suggestion(s)]
     withdrawn = await store.withdraw_suggestions(
         write.tenant_id, write.shard_id, write.keep, write.at

@@ -454,7 +454,7 @@ async def test_one_evaluations_writes_go_together(store: ShardStore) -> None:
     raised = suggestion(opp.id, "opp-new")
     written = await store.write_linking(
         LinkingWrite(tenant_id="t1", shard_id=opp.id, looked_at={"acc-1": ""}, relinked=updated,
-                     if_match=shard.etag, suggestions=[raised], keep=frozenset({"opp-new"}),
+                     suggestions=[raised], keep=frozenset({"opp-new"}),
                      at=now)
     )  # fmt: skip
     assert written.shard is not None and [k.target_shard_id for k in written.shard.links] == [
@@ -470,17 +470,17 @@ async def test_one_evaluations_writes_go_together(store: ShardStore) -> None:
     # the same evaluation again: nothing new raised or withdrawn, the links as they are
     again = await store.write_linking(
         LinkingWrite(tenant_id="t1", shard_id=opp.id, looked_at={"acc-1": ""}, relinked=None,
-                     if_match=stored.etag, suggestions=[raised], keep=frozenset({"opp-new"}),
+                     suggestions=[raised], keep=frozenset({"opp-new"}),
                      at=now)
     )  # fmt: skip
     assert (again.shard, again.raised, again.withdrawn) == (None, [], [])
-    # decided from an out-of-date version: refused
-    stale, _, _ = relinked(stored, [])
+    # decided from an out-of-date version (the first read): refused
+    stale, _, _ = relinked(shard, [link.model_copy(update={"target_shard_id": "acc-2"})])
     assert stale is not None
     with pytest.raises(ConcurrencyError):
         await store.write_linking(
             LinkingWrite(tenant_id="t1", shard_id=opp.id, looked_at={"acc-2": ""},
-                         relinked=stale, if_match=shard.etag, suggestions=[],
+                         relinked=stale, suggestions=[],
                          keep=frozenset(), at=now)
         )  # fmt: skip
     current = await store.get("t1", opp.id)
