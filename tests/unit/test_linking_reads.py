@@ -4,9 +4,12 @@ embedded store: what is asked of the store, and what a batch may and may not reu
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from agents.linking import _crm_changes
+from core.retries import retry_store
 from core.tenants import TenantConfig, TenantDirectory
 from linking.reads import CrmReads
 from linking.service import Linker
@@ -15,6 +18,7 @@ from shards.ids import shard_id
 from shards.kinds import ACTIVITY_TYPES
 from shards.model import ShardDraft
 from shards.sqlite import SqliteShardStore
+from streams.incoming import IncomingEvent
 from streams.models import shard_event
 from tests.fixtures import shards
 from tests.fixtures.shards import NullLinkWriter
@@ -182,5 +186,41 @@ async def test_a_batchs_crm_changes_are_looked_up_together(tmp_path: Path) -> No
         assert {r.shard_id for r in asked} == expected
         finds = sum(n for k, n in counting.asked.items() if k[0] == "find")
         assert finds == 2 * len(ACTIVITY_TYPES)  # (participant, reference) x type, not x 40
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_a_crm_change_that_breaks_the_batch_look_up_is_its_own_dead_letter(
+    tmp_path: Path,
+) -> None:
+    """`agents.linking._crm_changes`: the batch's look-up fails, so it goes one change at a
+    time; the change that fails again is one dead letter, the others ask as before."""
+    store = await seeded(tmp_path)
+    try:
+        people = [contact(10 + n, f"p{n}@fabrikam.com") for n in range(3)]
+        written = await store.upsert_many([*people, *(email(n, f"p{n}@fabrikam.com")
+                                                      for n in range(3))])  # fmt: skip
+        events = [shard_event(o) for o in written if o.shard.shard_type == "Contact"]
+        poisoned = events[1].shard_id
+
+        class Hostile(Counting):
+            async def get_many(self, tenant_id: str, ids: Any) -> Any:
+                ids = list(ids)
+                if poisoned in ids:
+                    raise ValueError("a record no look-up survives")
+                return await self.store.get_many(tenant_id, ids)
+
+        linker = Linker(Hostile(store), TENANTS, NullLinkWriter())  # type: ignore[arg-type]
+        crm = [(IncomingEvent(e.event_id.encode(), None, "shard.events", 0, n), e)
+               for n, e in enumerate(events)]  # fmt: skip
+        letters: list[Any] = []
+        follow_ups: dict[tuple[str, str], Any] = {}
+        await _crm_changes(crm, linker, partial(retry_store, attempts=1, max_delay=0),
+                           letters, follow_ups)  # fmt: skip
+        assert [(letter.stage, letter.source["sourceOffset"]) for letter in letters] == [
+            ("link", "1")
+        ]
+        mails = {shard_id(T, "test", "email", f"m{n}") for n in (0, 2)}
+        assert {shard for _, shard in follow_ups} == mails
     finally:
         await store.__aexit__(None, None, None)
