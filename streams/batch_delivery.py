@@ -20,8 +20,9 @@ each chunk to Faust as one message:
   so the gap tree stays empty: Faust's rebuilds it on every insertion (31% of a busy
   worker's CPU when every chunk added one);
 - only the topics in `batched_topics` are regrouped (the raw topics, `shard.events`,
-  `linking.requests`, `link.events`: read by agents that take lists); table changelogs
-  and every other topic are delivered record by record, as Faust does.
+  `linking.requests`, `link.events`, `ml_fields.changes`, `ml_fields.recalculate`: read
+  by agents that take lists); table changelogs and every other topic are delivered
+  record by record, as Faust does.
 
 Agents read such a stream with concurrency 1 (the default): chunks are processed and
 acknowledged in order. A crash re-delivers at most the chunks in flight, whole; the

@@ -19,6 +19,7 @@ from streams.topics import (
     DLQ_TOPIC,
     LINK_EVENTS_TOPIC,
     LINKING_REQUESTS_TOPIC,
+    ML_FIELDS_CHANGES_TOPIC,
     ML_FIELDS_RECALCULATE_TOPIC,
     SHARD_EVENTS_TOPIC,
     event_key,
@@ -71,10 +72,12 @@ class Topics:
 
     def batched_names(self) -> frozenset[str]:
         """The topics whose agents take lists (`streams.consuming.batches`): the raw
-        topics, `shard.events`, `linking.requests`, `link.events`."""
+        topics, `shard.events`, `linking.requests`, `link.events`, and the ML-field
+        table's inputs `ml_fields.changes` and `ml_fields.recalculate`."""
         topics = [*self.raw.values(), self.shard_events_topic, self.linking_requests_topic,
-                  self.link_events_topic]  # fmt: skip
-        return frozenset(name for topic in topics for name in topic.topics)
+                  self.link_events_topic, self.ml_fields_recalculate_topic]  # fmt: skip
+        names = {name for topic in topics for name in topic.topics}
+        return frozenset({*names, ML_FIELDS_CHANGES_TOPIC})
 
 
 class StreamWriter:
@@ -90,12 +93,13 @@ class StreamWriter:
     def __init__(self, topics: Topics) -> None:
         self._topics = topics
 
-    async def _send(
+    async def send(
         self,
         topic: TopicT,
         records: Iterable[tuple[bytes | None, bytes]],
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
+        """`records` (key, value) onto `topic`, one producer batch per partition."""
         batch = [(key, value, headers) for key, value in records]
         if not batch:
             return
@@ -107,14 +111,14 @@ class StreamWriter:
 
     async def announce(self, events: Iterable[ShardEvent]) -> None:
         """Emit shard events on `shard.events`, keyed `<tenantId>:<shardId>`."""
-        await self._send(
+        await self.send(
             self._topics.shard_events_topic,
             ((event_key(e.tenant_id, e.shard_id).encode(), to_json(e)) for e in events),
         )
 
     async def link_events(self, events: Iterable[LinkEvent]) -> None:
         """Emit link decisions on `link.events`, keyed `<tenantId>:<shardId>` (the source)."""
-        await self._send(
+        await self.send(
             self._topics.link_events_topic,
             ((event_key(e.tenant_id, e.shard_id).encode(), to_json(e)) for e in events),
         )
@@ -122,11 +126,11 @@ class StreamWriter:
     async def recalculate(self, request: RecalculateRequest) -> None:
         """Queue one opportunity's ML-field recalculation on `ml_fields.recalculate`."""
         key = event_key(request.tenant_id, request.opportunity_shard_id).encode()
-        await self._send(self._topics.ml_fields_recalculate_topic, [(key, to_json(request))])
+        await self.send(self._topics.ml_fields_recalculate_topic, [(key, to_json(request))])
 
     async def relink(self, requests: Iterable[RelinkRequest]) -> None:
         """Ask the linking agent that owns each activity to re-evaluate it (`linking.requests`)."""
-        await self._send(
+        await self.send(
             self._topics.linking_requests_topic,
             ((event_key(r.tenant_id, r.shard_id).encode(), to_json(r)) for r in requests),
         )
@@ -136,7 +140,7 @@ class StreamWriter:
         for event in events:
             value = json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":"))
             key = event_key(event.tenant_id, event.external_id).encode()
-            await self._send(self._topics.raw[event.data_type], [(key, value.encode())])
+            await self.send(self._topics.raw[event.data_type], [(key, value.encode())])
 
     async def dead_letter(self, letters: Iterable[DeadLetter]) -> None:
         """Send each letter to `integration.dlq` with its reason, and count it."""
@@ -149,6 +153,6 @@ class StreamWriter:
                 letter.error,
                 letter.source,
             )
-            await self._send(
+            await self.send(
                 self._topics.dlq_topic, [(letter.key, letter.wire_value())], letter.headers()
             )

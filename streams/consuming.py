@@ -11,9 +11,20 @@ from streams.batch_delivery import RecordBatch, batched_stream, take_records
 from streams.dead_letters import DeadLetter, Stage
 from streams.incoming import IncomingEvent
 
-__all__ = ["batches", "parse_each"]
+__all__ = ["batches", "event_batches", "parse_each", "records_of"]
 
 M = TypeVar("M", bound=BaseModel)
+
+
+async def event_batches(stream: Any, size: int, within: float) -> AsyncIterator[list[Any]]:
+    """The stream's Faust events (records, or chunks of them: `records_of`), up to `size`
+    records at once or what arrived `within` seconds; acknowledged as `batches`."""
+    if batched_stream(stream):
+        async for events in take_records(stream, size, within):
+            yield events
+    else:
+        async for events in stream.take_events(size, within=within):
+            yield events
 
 
 async def batches(stream: Any, size: int, within: float) -> AsyncIterator[list[IncomingEvent]]:
@@ -24,15 +35,12 @@ async def batches(stream: Any, size: int, within: float) -> AsyncIterator[list[I
     Faust after the loop body that took the batch returns, so that body must not raise
     (it dead-letters instead).
     """
-    if batched_stream(stream):
-        async for events in take_records(stream, size, within):
-            yield [record for e in events for record in _records(e)]
-    else:
-        async for events in stream.take_events(size, within=within):
-            yield [IncomingEvent.of(e) for e in events]
+    async for events in event_batches(stream, size, within):
+        yield [record for e in events for record in records_of(e)]
 
 
-def _records(event: Any) -> RecordBatch | tuple[IncomingEvent]:
+def records_of(event: Any) -> RecordBatch | tuple[IncomingEvent]:
+    """The records a Faust event holds: a chunk's, or the event's own."""
     value = event.value
     return value if isinstance(value, RecordBatch) else (IncomingEvent.of(event),)
 

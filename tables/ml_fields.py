@@ -41,7 +41,7 @@ from core.tenants import TenantDirectory
 from shards.model import WriteKind, WriteOutcome
 from shards.store import ShardStore
 from streams.channels import StreamWriter, Topics
-from streams.consuming import batches, parse_each
+from streams.consuming import batches, event_batches, parse_each, records_of
 from streams.dead_letters import DeadLetter
 from streams.incoming import IncomingEvent
 from streams.models import LinkEvent, RecalculateRequest, ShardEvent, shard_event
@@ -127,8 +127,9 @@ class MlRouting:
             attempts=deps.settings.AGENT_RETRIES,
             max_delay=deps.settings.AGENT_RETRY_MAX_DELAY,
         )
-        for change in changes:
-            await self.changes_topic.send(key=change.key.encode(), value=change.to_json())
+        await deps.writer.send(
+            self.changes_topic, ((change.key.encode(), change.to_json()) for change in changes)
+        )
 
 
 class MlFields:
@@ -226,19 +227,21 @@ class MlFields:
 
     # --- applying changes --------------------------------------------------------------------
 
-    async def apply(self, events: list[EventT[bytes]]) -> None:
-        """One batch of `ml_fields.changes` and `ml_fields.recalculate` events."""
+    async def apply(self, events: list[EventT[Any]]) -> None:
+        """One batch of `ml_fields.changes` and `ml_fields.recalculate` events: records,
+        or chunks of them (`streams.batch_delivery`)."""
         deps = self.deps
-        by_partition: dict[int, list[EventT[bytes]]] = defaultdict(list)
-        for e in events:
-            by_partition[e.message.partition].append(e)
+        by_partition: dict[int, tuple[EventT[Any], list[IncomingEvent]]] = {}
+        for event in events:
+            _, records = by_partition.setdefault(event.message.partition, (event, []))
+            records.extend(records_of(event))
         letters: list[DeadLetter] = []
-        for partition_events in by_partition.values():
+        for partition_event, records in by_partition.values():
             changes: dict[str, list[Change]] = defaultdict(list)
             recalculate: dict[str, tuple[str, str]] = {}
-            for e in partition_events:
+            for e in records:
                 try:
-                    if e.message.topic == ML_FIELDS_RECALCULATE_TOPIC:
+                    if e.topic == ML_FIELDS_RECALCULATE_TOPIC:
                         r = RecalculateRequest.model_validate_json(e.value)
                         key = table_key(r.tenant_id, r.opportunity_shard_id)
                         recalculate[key] = (r.tenant_id, r.opportunity_shard_id)
@@ -246,10 +249,10 @@ class MlFields:
                         change = Change.from_json(e.value)
                         changes[change.key].append(change)
                 except (ValidationError, ValueError, KeyError, TypeError, RecursionError) as exc:
-                    letters.append(IncomingEvent.of(e).letter(exc, "ml_fields"))
+                    letters.append(e.letter(exc, "ml_fields"))
             # Table writes take their partition (changelog and RocksDB) from the current
             # event: the batch's events of this partition, so set it to one of them.
-            token = _current_event.set(weakref.ref(partition_events[-1]))
+            token = _current_event.set(weakref.ref(partition_event))
             try:
                 for key, key_changes in changes.items():
                     before = self.table.get(key.encode())
@@ -319,15 +322,15 @@ def register(
     @app.agent(inputs, name="ml_fields")
     async def ml_fields(stream: StreamT[bytes]) -> None:
         """Snapshots and recalculation requests → the table, and write-backs due."""
-        async for batch in stream.take_events(  # type: ignore[attr-defined]  # not in StreamT
-            settings.AGENT_BATCH_SIZE, within=settings.AGENT_BATCH_WINDOW
+        async for batch in event_batches(
+            stream, settings.AGENT_BATCH_SIZE, settings.AGENT_BATCH_WINDOW
         ):
             try:
                 await ml.apply(batch)
             except Exception as exc:  # never let one batch stop the agent
                 logger.exception("ML-field table update failed for a batch of %d", len(batch))
                 await deps.writer.dead_letter(
-                    IncomingEvent.of(e).letter(exc, "ml_fields") for e in batch
+                    r.letter(exc, "ml_fields") for e in batch for r in records_of(e)
                 )
 
     @app.timer(settings.ML_WRITEBACK_TICK)  # type: ignore[untyped-decorator]
