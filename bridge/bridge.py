@@ -26,6 +26,7 @@ import logging
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -76,7 +77,10 @@ class Bridge:
         self._producer: AIOKafkaProducer | None = None
         self._connection: aiormq.abc.AbstractConnection | None = None
         self._channel: aiormq.abc.AbstractChannel | None = None
-        self._inbox: asyncio.Queue[aiormq.abc.DeliveredMessage] = asyncio.Queue()
+        #: deliveries in order, and the flag that wakes the sender when one arrives (a
+        #: deque and an event: `asyncio.Queue`'s get/put were 7% of the bridge's CPU)
+        self._inbox: deque[aiormq.abc.DeliveredMessage] = deque()
+        self._arrived = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -271,13 +275,8 @@ class Bridge:
 
     def _drop_old_deliveries(self) -> None:
         """Empty the inbox: its deliveries died with their channel and come back redelivered."""
-        dropped = 0
-        while True:
-            try:
-                self._inbox.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-            dropped += 1
+        dropped = len(self._inbox)
+        self._inbox.clear()
         self.abandoned += dropped
         if dropped:
             logger.info("dropped %d deliveries of the lost channel (RabbitMQ redelivers)", dropped)
@@ -292,26 +291,29 @@ class Bridge:
 
     async def _on_delivery(self, message: aiormq.abc.DeliveredMessage) -> None:
         # No await before this line: the inbox must keep delivery order.
-        self._inbox.put_nowait(message)
+        self._inbox.append(message)
+        self._arrived.set()
 
     async def _send_forever(self) -> None:
         settings = self._settings
+        inbox, size = self._inbox, settings.BRIDGE_BATCH_SIZE
         while True:
-            first = await self._inbox.get()
-            batch = [first]
+            while not inbox:
+                self._arrived.clear()
+                await self._arrived.wait()
             started = time.monotonic()
             deadline = started + settings.BRIDGE_BATCH_WINDOW
-            while len(batch) < settings.BRIDGE_BATCH_SIZE:
+            batch: list[aiormq.abc.DeliveredMessage] = []
+            while True:
+                batch.extend(inbox.popleft() for _ in range(min(len(inbox), size - len(batch))))
+                remaining = deadline - time.monotonic()
+                if len(batch) >= size or remaining <= 0:
+                    break
+                self._arrived.clear()
                 try:
-                    batch.append(self._inbox.get_nowait())
-                except asyncio.QueueEmpty:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
-                    except TimeoutError:
-                        break
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except TimeoutError:
+                    break
             async with self._in_flight:
                 await self._forward(batch)
             BRIDGE_BATCH_SECONDS.observe(time.monotonic() - started)

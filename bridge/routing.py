@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from core.exceptions import BadEventError
 from streams.dead_letters import DeadLetter
-from streams.models import parse_raw_event
+from streams.models import RawEvent, parse_raw_event
 from streams.topics import DATA_TYPES, RAW_PREFIX, event_key, raw_topic
 
 __all__ = ["Routed", "oversize_letter", "route"]
@@ -29,17 +29,31 @@ def route(routing_key: str, body: bytes) -> Routed | DeadLetter:
 
     Never raises: whatever a message provokes (a parser's recursion limit included) is
     that message's dead letter, so one poison message cannot stop its queue.
+
+    A valid envelope is parsed once, by pydantic's JSON parser; anything it refuses goes
+    the long way (`json` first, then the model), which decides and says why.
     """
+    if routing_key.startswith(RAW_PREFIX):
+        try:
+            event = RawEvent.model_validate_json(body)
+        except Exception:  # noqa: BLE001, S110  # the long way below decides and says why
+            pass
+        else:
+            if event.data_type == routing_key.removeprefix(RAW_PREFIX):
+                return _routed(event, body)
     decoded: object = None
     try:
         data_type = _data_type_of(routing_key)
         decoded = _json_object(body)
-        parse_raw_event(decoded, data_type, where=f"routing key {routing_key!r}")
+        event = parse_raw_event(decoded, data_type, where=f"routing key {routing_key!r}")
     except Exception as e:  # noqa: BLE001  # BadEventError, or anything a hostile body provokes
         return DeadLetter.of(body, _key_of(decoded), e, "bridge", routingKey=routing_key)
-    key = _key_of(decoded)
-    assert key is not None  # a valid envelope has both strings
-    return Routed(raw_topic(data_type), key, body, data_type)
+    return _routed(event, body)
+
+
+def _routed(event: RawEvent, body: bytes) -> Routed:
+    key = event_key(event.tenant_id, event.external_id).encode()
+    return Routed(raw_topic(event.data_type), key, body, event.data_type)
 
 
 def _data_type_of(routing_key: str) -> str:

@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 from faust.streams import _current_event  # the context a table write takes its partition from
 from faust.types import TP, EventT, StreamT
 from pydantic import ValidationError
@@ -40,6 +39,7 @@ from core.settings import Settings
 from core.tenants import TenantDirectory
 from shards.model import WriteKind, WriteOutcome
 from shards.store import ShardStore
+from streams.batched_send import partition_of
 from streams.channels import StreamWriter, Topics
 from streams.consuming import batches, event_batches, parse_each, records_of
 from streams.dead_letters import DeadLetter
@@ -151,14 +151,13 @@ class MlFields:
             help="per opportunity: its facts and its linked activities' facts",
         )
         self.pending = Pending(settings.ML_WRITEBACK_DELAY)
-        self._partitioner = DefaultPartitioner()
 
     # --- reading ---------------------------------------------------------------------------
 
     def owns(self, key: str) -> bool:
         """True when this worker holds `key`'s partition as active."""
         partitions = list(range(self.deps.settings.TOPIC_PARTITIONS))
-        partition = self._partitioner(key.encode(), partitions, partitions)
+        partition = partition_of(key.encode(), partitions)
         return TP(ML_FIELDS_CHANGES_TOPIC, partition) in self.app.assignor.assigned_actives()
 
     async def state(self, tenant_id: str, opportunity_id: str) -> OpportunityState | None:
