@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/throughput.py [--events N] [--only bridge,crm,email,...]
 
 Bridge: N raw events waiting in RabbitMQ; time from its start (connected, subscribed)
-until every one is on the stream and acknowledged. Reference: RabbitMQ's own consume-and-ack of N messages (prefetch and
-acknowledgement every 500, as the bridge does, nothing else done with them), and the
+until every one is on the stream and acknowledged. Reference: RabbitMQ's own
+consume-and-ack of N messages (prefetch and acknowledgement every 500, as the bridge
+does, nothing else done with them), and the
 bridge with batches of one (write, wait, ack, next), what a per-message consumer does.
 Agents (crm, email, message, event): N raw events waiting on `integration.raw.<type>`;
 a `light` worker starts (its linking and ML-field agents running); time from its first
