@@ -823,6 +823,9 @@ def _own(shards: Iterable[Shard], shard_type: str, activity: Activity) -> list[S
 
 
 def _unique_links(links: Iterable[Link], target_type: str) -> list[Link]:
+    """One link per target of `target_type` (an approved one where there is one), by target
+    id: what a thread passes on is its targets and their status, not the order of its
+    messages (`linking.service._covered_after` relies on it)."""
     seen: dict[str, Link] = {}
     for link in links:
         if link.target_shard_type != target_type or link.status not in ("auto", "approved"):
@@ -830,7 +833,7 @@ def _unique_links(links: Iterable[Link], target_type: str) -> list[Link]:
         kept = seen.get(link.target_shard_id)
         if kept is None or (kept.status != "approved" and link.status == "approved"):
             seen[link.target_shard_id] = link
-    return list(seen.values())
+    return [seen[target] for target in sorted(seen)]
 
 
 def _account_domains(account: Shard, tenant: TenantConfig) -> set[str]:

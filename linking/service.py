@@ -292,12 +292,18 @@ class Linker:
         readers = await self._store.link_readers(tenant_id, shard_id)
         shard = await self._store.get(tenant_id, shard_id)
         later: dict[str, Shard] = {}
+        covered: set[str] = set()
         if shard is not None:
             at = activity_order(shard)
             others = thread if thread is not None else await self._thread(shard)
             later = {s.id: s for s in others if activity_order(s) > at}
+            covered = _covered_after(shard, others)
         now = inherited(shard) if shard is not None else None
-        stale = [s for s in later.values() if readers.get(s.id) != now]
+        stale = [
+            s
+            for s in later.values()
+            if readers.get(s.id) != now and not (s.id not in readers and s.id in covered)
+        ]
         gone = [await self._store.get(tenant_id, i) for i in sorted(readers.keys() - later.keys())]
         stale += [s for s in gone if s is not None]
         return [s.id for s in sorted(stale, key=activity_order)]
@@ -449,6 +455,42 @@ def inherited(shard: Shard) -> str:
         if k.status in ("auto", "approved")
     )
     return hashlib.sha1("\n".join(kept).encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def _thread_map(links: Iterable[Link]) -> dict[tuple[str, str], bool]:
+    """What later messages inherit from these links, as the rules read it: each target
+    (type, id) of an automatic or approved link, and whether one of them is approved."""
+    found: dict[tuple[str, str], bool] = {}
+    for k in links:
+        if k.status in ("auto", "approved"):
+            key = (k.target_shard_type, k.target_shard_id)
+            found[key] = found.get(key, False) or k.status == "approved"
+    return found
+
+
+def _covered_after(shard: Shard, others: Sequence[Shard]) -> set[str]:
+    """The later messages of `shard`'s thread that inherit nothing new from it: the thread's
+    other messages before each of them already pass on every target of `shard`'s links,
+    approved where it is approved (`others`: the thread without `shard`).
+
+    The rules read a thread only as the targets its earlier messages link and whether one
+    of those links is approved (`linking.rules`, `_unique_links`), so a message that never
+    saw `shard` decides the same with it as without it. Such a message need not be
+    re-evaluated when `shard` arrives; should `shard`'s links change later, the message
+    is asked again then (it holds no record of having read `shard`).
+    """
+    mine = _thread_map(shard.links)
+    at = activity_order(shard)
+    before: dict[tuple[str, str], bool] = {}
+    covered: set[str] = set()
+    for other in sorted(others, key=activity_order):
+        if activity_order(other) > at and all(
+            key in before and (before[key] or not approved) for key, approved in mine.items()
+        ):
+            covered.add(other.id)
+        for key, approved in _thread_map(other.links).items():
+            before[key] = before.get(key, False) or approved
+    return covered
 
 
 def activity_order(shard: Shard) -> tuple[datetime, str]:
