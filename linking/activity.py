@@ -20,6 +20,7 @@ from core.domains import domain_keys
 from core.tenants import TenantConfig
 from shards.kinds import KINDS, ShardKind, kind_of
 from shards.model import Shard
+from shards.store import ShardView
 
 __all__ = [
     "MAX_TEXT_CHARS",
@@ -213,15 +214,16 @@ def _excluded_domain(domain: str, tenant: TenantConfig) -> bool:
 # --- time and text ---------------------------------------------------------------------------
 
 
-def occurred_at(shard: Shard) -> datetime | None:
+def occurred_at(shard: Shard | ShardView) -> datetime | None:
     """When an activity happened: its type's first readable time field, else when its
-    record last changed at the provider (UTC); None for other types or without either."""
+    record last changed at the provider (UTC); None for other types or without either.
+    (A view needs its type's `time_fields`.)"""
     kind = kind_of(shard.shard_type)
     for name in kind.time_fields if kind else ():
         moment = _utc(shard.structured_data.get(name))
         if moment is not None:
             return moment
-    at = shard.source.occurred_at
+    at = shard.source.occurred_at if isinstance(shard, Shard) else shard.source_occurred_at
     return at.astimezone(UTC) if at is not None and at.tzinfo is not None else None
 
 

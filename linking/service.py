@@ -21,10 +21,10 @@ from linking.activity import Activity, activity_of, lookup_keys, occurred_at
 from linking.decisions import Decision, decide
 from linking.reads import CRM_TYPES, MAX_AGE, CrmReads
 from linking.rules import Candidate, LinkContext, candidates
-from shards.kinds import ACTIVITY_TYPES
+from shards.kinds import ACTIVITY_TYPES, kind_of
 from shards.links import relinked
 from shards.model import Link, Shard
-from shards.store import LinkingWrite, ShardStore
+from shards.store import LinkingWrite, ShardStore, ShardView
 from shards.suggestions import SuggestedLink, suggestion_id
 from streams.models import LinkEvent, RelinkRequest, ShardEvent
 
@@ -33,7 +33,7 @@ __all__ = ["LinkWriter", "Linker", "activity_order", "link_change_events"]
 logger = logging.getLogger(__name__)
 
 #: Activity types whose messages form threads (the rules' `account_thread`, ...).
-_THREADED = ("Email", "Message")
+_THREADED = {t: kind.time_fields for t in ("Email", "Message") if (kind := kind_of(t))}
 #: Accounts fetched above an activity's accounts (`parentId` chains): a bound on bad data.
 _MAX_ANCESTORS = 50
 
@@ -150,7 +150,7 @@ class Linker:
         changed, _ = await self._link(tenant_id, shard_id)
         return changed
 
-    async def _link(self, tenant_id: str, shard_id: str) -> tuple[bool, list[Shard] | None]:
+    async def _link(self, tenant_id: str, shard_id: str) -> tuple[bool, list[ShardView] | None]:
         """`link`, and the other messages of the activity's thread when it read them
         (linking writes only the activity: `_followers` reuses them)."""
         shard = await self._store.get(tenant_id, shard_id)
@@ -161,7 +161,7 @@ class Linker:
         now = datetime.now(UTC)
         decision = Decision()
         looked_at: dict[str, str] = {}
-        thread: list[Shard] | None = None
+        thread: list[ShardView] | None = None
         if activity is not None:
             thread = await self._thread(shard)
             earlier = [s for s in thread if activity_order(s) < activity_order(shard)]
@@ -221,7 +221,7 @@ class Linker:
         return bool(new or removed), thread
 
     async def _context(
-        self, shard: Shard, activity: Activity, tenant_id: str, earlier: list[Shard]
+        self, shard: Shard, activity: Activity, tenant_id: str, earlier: list[ShardView]
     ) -> LinkContext:
         tenant = self._tenants.of(tenant_id)
         keys = lookup_keys(activity, tenant)
@@ -270,20 +270,21 @@ class Linker:
                 todo.append(shard.structured_data.get("parentId"))
         return found
 
-    async def _thread(self, shard: Shard) -> list[Shard]:
-        """The other messages of the shard's thread (Email and Message)."""
+    async def _thread(self, shard: Shard) -> list[ShardView]:
+        """The other messages of the shard's thread (Email and Message), as much of them as
+        linking reads: their times and links (`ShardStore.find_views`)."""
         thread_id = shard.structured_data.get("threadId")
         if not isinstance(thread_id, str | int) or not str(thread_id).strip():
             return []
-        found: list[Shard] = []
-        for shard_type in _THREADED:
-            found += await self._store.find(
-                shard.tenant_id, shard_type, "threadId", [str(thread_id).strip()]
+        found: list[ShardView] = []
+        for shard_type, fields in _THREADED.items():
+            found += await self._store.find_views(
+                shard.tenant_id, shard_type, "threadId", [str(thread_id).strip()], fields
             )
         return [s for s in found if s.id != shard.id]
 
     async def _followers(
-        self, tenant_id: str, shard_id: str, thread: list[Shard] | None = None
+        self, tenant_id: str, shard_id: str, thread: list[ShardView] | None = None
     ) -> list[str]:
         """Messages whose view of this one is out of date: later ones of its thread that did
         not see its links as they are now, and those that read it but should not have (it
@@ -291,7 +292,7 @@ class Linker:
         messages as the evaluation just read them."""
         readers = await self._store.link_readers(tenant_id, shard_id)
         shard = await self._store.get(tenant_id, shard_id)
-        later: dict[str, Shard] = {}
+        later: dict[str, ShardView] = {}
         covered: set[str] = set()
         if shard is not None:
             at = activity_order(shard)
@@ -299,7 +300,7 @@ class Linker:
             later = {s.id: s for s in others if activity_order(s) > at}
             covered = _covered_after(shard, others)
         now = inherited(shard) if shard is not None else None
-        stale = [
+        stale: list[Shard | ShardView] = [
             s
             for s in later.values()
             if readers.get(s.id) != now and not (s.id not in readers and s.id in covered)
@@ -447,7 +448,7 @@ def _event(
     )
 
 
-def inherited(shard: Shard) -> str:
+def inherited(shard: Shard | ShardView) -> str:
     """A digest of what later messages of its thread inherit from it: its links."""
     kept = sorted(
         f"{k.target_shard_type}:{k.target_shard_id}:{k.status}"
@@ -468,7 +469,7 @@ def _thread_map(links: Iterable[Link]) -> dict[tuple[str, str], bool]:
     return found
 
 
-def _covered_after(shard: Shard, others: Sequence[Shard]) -> set[str]:
+def _covered_after(shard: Shard, others: Sequence[ShardView]) -> set[str]:
     """The later messages of `shard`'s thread that inherit nothing new from it: the thread's
     other messages before each of them already pass on every target of `shard`'s links,
     approved where it is approved (`others`: the thread without `shard`).
@@ -493,7 +494,7 @@ def _covered_after(shard: Shard, others: Sequence[Shard]) -> set[str]:
     return covered
 
 
-def activity_order(shard: Shard) -> tuple[datetime, str]:
+def activity_order(shard: Shard | ShardView) -> tuple[datetime, str]:
     """The total order of a thread: time (unknown first), then id (a tie is never mutual)."""
     return (occurred_at(shard) or datetime.min.replace(tzinfo=UTC), shard.id)
 

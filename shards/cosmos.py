@@ -58,8 +58,10 @@ from shards.store import (
     LinkingWrite,
     LinkingWritten,
     Page,
+    ShardView,
     decode_cursor,
     encode_cursor,
+    view_of,
     write_linking_stepwise,
 )
 from shards.suggestions import Decision, SuggestedLink
@@ -428,6 +430,17 @@ class CosmosShardStore:
                 shard = _shard(doc)
                 found[shard.id] = shard
         return list(found.values())
+
+    async def find_views(
+        self,
+        tenant_id: str,
+        shard_type: str,
+        key: str,
+        values: Iterable[str],
+        fields: Sequence[str],
+    ) -> list[ShardView]:
+        """`find`, each shard as its view (the documents are read whole)."""
+        return [view_of(s, fields) for s in await self.find(tenant_id, shard_type, key, values)]
 
     async def tenant_ids(self, shard_type: str) -> list[str]:
         docs = await self._query(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from shards.model import Shard, ShardDraft, WriteOutcome
+from shards.model import Link, Shard, ShardDraft, WriteOutcome
 from shards.suggestions import Decision, SuggestedLink
 from shards.types import ShardTypeDefinition
 
@@ -21,8 +21,10 @@ __all__ = [
     "LinkingWritten",
     "Page",
     "ShardStore",
+    "ShardView",
     "decode_cursor",
     "encode_cursor",
+    "view_of",
     "write_linking_stepwise",
 ]
 
@@ -65,6 +67,31 @@ class LinkingWrite:
         if self.relinked is None or self.relinked.etag is None:
             return None
         return self.relinked, self.relinked.etag
+
+
+@dataclass(frozen=True, slots=True)
+class ShardView:
+    """Part of a stored shard (`ShardStore.find_views`): its id and type, the structured
+    fields asked for (those it has, not null), when its record last changed at the
+    provider, and its links."""
+
+    id: str
+    shard_type: str
+    structured_data: dict[str, Any]
+    source_occurred_at: datetime | None
+    links: list[Link]
+
+
+def view_of(shard: Shard, fields: Sequence[str]) -> ShardView:
+    """The view of a whole shard with `fields` of its structured data."""
+    data = shard.structured_data
+    return ShardView(
+        shard.id,
+        shard.shard_type,
+        {f: data[f] for f in fields if data.get(f) is not None},
+        shard.source.occurred_at,
+        list(shard.links),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +150,18 @@ class ShardStore(Protocol):
         self, tenant_id: str, shard_type: str, key: str, values: Iterable[str]
     ) -> list[Shard]:
         """Shards of a type whose look-up key (`shards.keys.index_keys`) has one of `values`."""
+
+    async def find_views(
+        self,
+        tenant_id: str,
+        shard_type: str,
+        key: str,
+        values: Iterable[str],
+        fields: Sequence[str],
+    ) -> list[ShardView]:
+        """`find`, each shard as its view with `fields` of its structured data: what
+        linking reads of a thread's other messages (their times and links), without
+        reading whole documents where the store can leave them."""
 
     async def tenant_ids(self, shard_type: str) -> list[str]:
         """Tenants that have shards of `shard_type`."""

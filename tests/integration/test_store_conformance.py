@@ -32,7 +32,7 @@ from shards.cosmos import CosmosShardStore, shard_partition_key
 from shards.links import relinked, write_links
 from shards.model import Link, ShardDraft, WriteKind
 from shards.sqlite import SqliteShardStore
-from shards.store import LinkingWrite, ShardStore
+from shards.store import LinkingWrite, ShardStore, view_of
 from shards.suggestions import SuggestedLink, suggestion_id
 from shards.types import definition
 from streams.models import RawEvent
@@ -345,6 +345,25 @@ async def test_links_keep_people_decisions_and_are_indexed(store: ShardStore) ->
     (updated,) = await store.upsert_many([resync])
     assert updated.kind == WriteKind.UPDATED
     assert [k.target_shard_id for k in updated.shard.links] == ["o2"]
+
+
+async def test_views_are_the_found_shards_in_part(store: ShardStore) -> None:
+    (outcome,) = await store.upsert_many([draft(sf.account("t1"))])
+    await store.upsert_many([draft(sf.account("t2"))])  # another tenant's, same domain
+    link = Link(target_shard_id="o1", target_shard_type="Opportunity", confidence=0.9,
+                method="m", status="auto")  # fmt: skip
+    await write_links(store, "t1", outcome.shard.id, [link])
+    domain = outcome.shard.structured_data["domain"]
+    fields = ["name", "domain", "nothingHere"]
+    views = await store.find_views("t1", "Account", "domain", [domain, "other.example"], fields)
+    found = await store.find("t1", "Account", "domain", [domain, "other.example"])
+    assert views == [view_of(s, fields) for s in found]
+    (view,) = views
+    assert view.id == outcome.shard.id and view.shard_type == "Account"
+    assert set(view.structured_data) == {"name", "domain"}
+    assert view.source_occurred_at == outcome.shard.source.occurred_at
+    assert [(k.target_shard_id, k.status) for k in view.links] == [("o1", "auto")]
+    assert await store.find_views("t1", "Account", "domain", [], fields) == []
 
 
 async def test_link_context_readers_and_sources(store: ShardStore) -> None:
