@@ -14,6 +14,7 @@ __all__ = [
     "CONSUMER_PARTITIONS",
     "DEAD_LETTERS",
     "EVENTS_PROCESSED",
+    "LINK_EVALUATIONS",
     "ML_CHANGES",
     "ML_RECALCULATIONS",
     "ML_WRITEBACKS",
@@ -89,6 +90,13 @@ STALL_REPAIRS = Counter(
     "integration_consumer_stall_repairs_total",
     "Times the watchdog acted on a stalled partition, by action.",
     ["action"],
+)
+LINK_EVALUATIONS = Counter(
+    "integration_link_evaluations_total",
+    "Linking evaluations of an activity, by what asked: the activity's own shard event "
+    "(activity), a CRM change (crm), an earlier message of its thread (thread), a person "
+    "or a replay (other).",
+    ["trigger"],
 )
 RECONNECTS = Counter(
     "integration_reconnects_total",

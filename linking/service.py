@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from core.metrics import LINK_EVALUATIONS
 from core.tenants import TenantDirectory
 from linking.activity import Activity, activity_of, lookup_keys, occurred_at
 from linking.decisions import Decision, decide
@@ -100,7 +101,7 @@ class Linker:
             elif event.shard_type in CRM_TYPES and not _only_ml_fields(event):
                 changed.setdefault(event.tenant_id, []).append(event.shard_id)
         for tenant_id, crm_ids in changed.items():
-            reason = f"CRM records changed: {', '.join(crm_ids[:3])}{' ...' * (len(crm_ids) > 3)}"
+            reason = f"{_CRM_REASON}{', '.join(crm_ids[:3])}{' ...' * (len(crm_ids) > 3)}"
             for shard_id in await self._concerned(tenant_id, crm_ids):
                 todo.setdefault(
                     (tenant_id, shard_id),
@@ -114,8 +115,9 @@ class Linker:
 
         Decided from what is stored, not from whether this evaluation changed anything, so
         a replay after a crash between the write and the follow-up requests asks again."""
+        LINK_EVALUATIONS.labels(_trigger(request.reason)).inc()
         _, thread = await self._link(request.tenant_id, request.shard_id)
-        reason = f"thread of {request.shard_id}"
+        reason = f"{_THREAD_REASON}{request.shard_id}"
         return [
             RelinkRequest(tenant_id=request.tenant_id, shard_id=follower, reason=reason)
             for follower in await self._followers(request.tenant_id, request.shard_id, thread)
@@ -456,6 +458,22 @@ def inherited(shard: Shard | ShardView) -> str:
         if k.status in ("auto", "approved")
     )
     return hashlib.sha1("\n".join(kept).encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+#: the reason of a re-evaluation an earlier message of the thread asks for
+_THREAD_REASON = "thread of "
+_CRM_REASON = "CRM records changed: "
+
+
+def _trigger(reason: str | None) -> str:
+    """What asked for an evaluation, for `LINK_EVALUATIONS`."""
+    if not reason:
+        return "other"
+    if reason.startswith(_THREAD_REASON):
+        return "thread"
+    if reason.startswith(_CRM_REASON):
+        return "crm"
+    return "activity" if reason.startswith("shard.") else "other"
 
 
 def _thread_map(links: Iterable[Link]) -> dict[tuple[str, str], bool]:

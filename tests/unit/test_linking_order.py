@@ -23,6 +23,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from core.tenants import TenantConfig, TenantDirectory
 from linking.service import Linker, _covered_after
@@ -383,4 +384,16 @@ def test_a_thread_delivered_newest_first_costs_evaluations_in_proportion() -> No
                 assert len(linked) == n
                 return evaluations
 
-    assert asyncio.run(deliver()) <= 3 * n
+    def counted(trigger: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "integration_link_evaluations_total", {"trigger": trigger}
+        )
+        return value or 0.0
+
+    before = {t: counted(t) for t in ("activity", "thread", "crm")}
+    evaluations = asyncio.run(deliver())
+    assert evaluations <= 3 * n
+    counts = {t: counted(t) - before[t] for t in before}
+    assert counts["activity"] == n  # each email's own shard event
+    assert counts["crm"] == 0  # the CRM records came first: nothing to re-evaluate yet
+    assert sum(counts.values()) == evaluations
