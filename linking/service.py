@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, Protocol
 
 from core.metrics import LINK_EVALUATIONS
@@ -166,7 +167,8 @@ class Linker:
         thread: list[ShardView] | None = None
         if activity is not None:
             thread = await self._thread(shard)
-            earlier = [s for s in thread if activity_order(s) < activity_order(shard)]
+            at = activity_order(shard)
+            earlier = [s for s in thread if activity_order(s) < at]
             context = await self._context(shard, activity, tenant_id, earlier)
             found = candidates(activity, context, tenant)
             decision = decide(activity, found, tenant, context.decided)
@@ -502,8 +504,8 @@ def _covered_after(shard: Shard, others: Sequence[ShardView]) -> set[str]:
     at = activity_order(shard)
     before: dict[tuple[str, str], bool] = {}
     covered: set[str] = set()
-    for other in sorted(others, key=activity_order):
-        if activity_order(other) > at and all(
+    for order, other in sorted(((activity_order(o), o) for o in others), key=itemgetter(0)):
+        if order > at and all(
             key in before and (before[key] or not approved) for key, approved in mine.items()
         ):
             covered.add(other.id)

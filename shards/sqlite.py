@@ -99,12 +99,12 @@ _UPSERT = (
     "shard_type = excluded.shard_type, etag = excluded.etag, doc = excluded.doc"
 )
 
-_FIND = (  # + "(?, ?, ...)": only placeholders are added
-    "SELECT s.doc, s.etag FROM shard_keys k JOIN shards s "
+#: the rows of a look-up: + "(?, ?, ...)" (only placeholders are added); `_found`
+_FIND_FROM = (
+    "shard_keys k JOIN shards s "
     "ON s.tenant_id = k.tenant_id AND s.id = k.shard_id "
     "WHERE k.tenant_id = ? AND k.shard_type = ? AND k.key = ? AND k.value IN "
 )
-_FIND_FROM = _FIND.partition(" FROM ")[2]
 
 
 class SqliteShardStore:
@@ -240,12 +240,9 @@ class SqliteShardStore:
 
         def read(db: sqlite3.Connection) -> list[Shard]:
             found: dict[str, Shard] = {}
-            for chunk, marks in _chunks(wanted):
-                sql = _FIND + f"({marks})"
-                rows = db.execute(sql, (tenant_id, shard_type, key, *chunk)).fetchall()
-                for doc, etag in rows:
-                    shard = _shard(doc, etag)
-                    found[shard.id] = shard
+            for doc, etag in _found(db, "s.doc, s.etag", (), (tenant_id, shard_type, key), wanted):
+                shard = _shard(doc, etag)
+                found[shard.id] = shard
             return list(found.values())
 
         return await self._read(read)
@@ -269,18 +266,18 @@ class SqliteShardStore:
 
         def read(db: sqlite3.Connection) -> list[ShardView]:
             found: dict[str, ShardView] = {}
-            for chunk, marks in _chunks(wanted):
-                sql = f"SELECT s.id, s.shard_type, {extract} FROM {_FIND_FROM}({marks})"  # noqa: S608  # placeholders only
-                rows = db.execute(sql, (*paths, tenant_id, shard_type, key, *chunk))
-                for shard_id, type_id, extracted in rows:
-                    *data, occurred, links = json.loads(extracted)
-                    found[shard_id] = ShardView(
-                        shard_id,
-                        type_id,
-                        {f: v for f, v in zip(fields, data, strict=True) if v is not None},
-                        datetime.fromisoformat(occurred) if isinstance(occurred, str) else None,
-                        [Link.model_validate(k) for k in links or ()],
-                    )
+            columns = f"s.id, s.shard_type, {extract}"
+            for shard_id, type_id, extracted in _found(
+                db, columns, paths, (tenant_id, shard_type, key), wanted
+            ):
+                *data, occurred, links = json.loads(extracted)
+                found[shard_id] = ShardView(
+                    shard_id,
+                    type_id,
+                    {f: v for f, v in zip(fields, data, strict=True) if v is not None},
+                    datetime.fromisoformat(occurred) if isinstance(occurred, str) else None,
+                    [Link.model_validate(k) for k in links or ()],
+                )
             return list(found.values())
 
         return await self._read(read)
@@ -510,8 +507,9 @@ class SqliteShardStore:
             raise StoreError(message) from e
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """A point or index read: here on the event loop (the reader connection) while the
-        store thread is idle; behind the thread's write when it has one. A read releases
+        """A point or index read: here on the event loop while the store thread is idle (on
+        the connection of the loop's small writes; the reader connection when that one
+        answers busy); behind the thread's write when it has one. A read releases
         the GIL for every row and must take it back from a thread busy merging a batch
         (Python work): on the event loop that blocked the whole worker, 16% of a CRM
         worker's time went to a look-up per record."""
@@ -725,6 +723,21 @@ def _put_link_context(
         "VALUES (?, ?, ?, ?)",
         [(tenant_id, target, source_shard_id, seen[target]) for target in sorted(seen)],
     )
+
+
+def _found(
+    db: sqlite3.Connection,
+    columns: str,
+    leading: Sequence[str],
+    where: tuple[str, str, str],
+    values: Sequence[str],
+) -> Iterator[tuple[Any, ...]]:
+    """`columns` of the shards whose look-up key has one of `values` (`where`: tenant,
+    shard type, key), one statement per 500 values; `leading`: the parameters `columns`
+    takes (bound before the look-up's)."""
+    for chunk, marks in _chunks(values):
+        sql = f"SELECT {columns} FROM {_FIND_FROM}({marks})"  # noqa: S608  # fixed columns, placeholders
+        yield from db.execute(sql, (*leading, *where, *chunk)).fetchall()
 
 
 def _get_many(
