@@ -21,6 +21,7 @@ import faust
 from faust.types import StreamT
 
 from agents.deps import AgentDeps
+from core.exceptions import WritesLostError
 from core.retries import retry_store
 from linking.reads import CRM_TYPES
 from linking.service import Linker
@@ -73,20 +74,18 @@ def register(app: faust.App, deps: AgentDeps, after_linking: ShardEventSink | No
             # their followers): each evaluation reads what is stored, so one per activity
             # and batch does, and each follow-up is asked for once.
             follow_ups: dict[tuple[str, str], RelinkRequest] = {}
-            with linker.batch():  # the batch's CRM look-ups read once (`linking.reads`)
-                for incoming, request in _last_per_activity(requests):
-                    await _step(
-                        incoming, partial(linker.evaluate, request), retried, letters, follow_ups
-                    )
-                crm = [(i, e) for i, e in events if e.shard_type in CRM_TYPES]
-                if crm:  # what the batch's CRM changes concern, looked up together
-                    await _crm_changes(crm, linker, retried, letters, follow_ups)
-                for incoming, event in events:
-                    if event.shard_type not in CRM_TYPES:
-                        await _step(
-                            incoming, partial(_on_shard_event, linker, event), retried, letters,
-                            follow_ups,
-                        )  # fmt: skip
+            failed: list[DeadLetter] = []
+            work = partial(_evaluate, linker, requests, events, retried)
+            try:
+                # the evaluations' writes committed together (`held_writes`), before the
+                # batch's follow-ups go out and the batch is acknowledged
+                with deps.store.held_writes():
+                    await work(failed, follow_ups)
+            except WritesLostError:
+                logger.warning("a commit of linking's writes failed: the batch again")
+                follow_ups, failed = {}, []
+                await work(failed, follow_ups)
+            letters += failed
             await deps.writer.relink(list(follow_ups.values()))
             if after_linking is not None:
                 try:
@@ -97,6 +96,30 @@ def register(app: faust.App, deps: AgentDeps, after_linking: ShardEventSink | No
             await deps.writer.dead_letter(letters)
 
     return str(link_activities.name)
+
+
+async def _evaluate(
+    linker: Linker,
+    requests: Sequence[tuple[IncomingEvent, RelinkRequest]],
+    events: Sequence[tuple[IncomingEvent, ShardEvent]],
+    retried: Callable[..., Awaitable[list[RelinkRequest]]],
+    letters: list[DeadLetter],
+    follow_ups: dict[tuple[str, str], RelinkRequest],
+) -> None:
+    """A batch's evaluations: those asked for, those its CRM changes concern, its
+    activities; what fails is a dead letter, what follows a follow-up."""
+    with linker.batch():  # the batch's CRM look-ups read once (`linking.reads`)
+        for incoming, request in _last_per_activity(requests):
+            await _step(incoming, partial(linker.evaluate, request), retried, letters, follow_ups)
+        crm = [(i, e) for i, e in events if e.shard_type in CRM_TYPES]
+        if crm:  # what the batch's CRM changes concern, looked up together
+            await _crm_changes(crm, linker, retried, letters, follow_ups)
+        for incoming, event in events:
+            if event.shard_type not in CRM_TYPES:
+                await _step(
+                    incoming, partial(_on_shard_event, linker, event), retried, letters,
+                    follow_ups,
+                )  # fmt: skip
 
 
 async def _on_shard_event(linker: Linker, event: ShardEvent) -> list[RelinkRequest]:

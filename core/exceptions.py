@@ -14,6 +14,7 @@ __all__ = [
     "StartupError",
     "StoreError",
     "TransientError",
+    "WritesLostError",
 ]
 
 
@@ -51,6 +52,10 @@ class TransientError(ProcessorsError):
 
 class StoreError(TransientError):
     """The shard store failed to answer."""
+
+
+class WritesLostError(StoreError):
+    """Writes the store held to commit together were not committed (`held_writes`)."""
 
 
 class ConcurrencyError(ProcessorsError):

@@ -178,7 +178,12 @@ class Linker:
                               context.users, context.referenced, context.ancestors)
                 for s in group
             }  # fmt: skip
-            looked_at.update((s.id, inherited(s)) for s in earlier)
+            # the earlier messages it inherits from; one that passes nothing on is not
+            # recorded (`_followers` asks every later message that inherits less when it
+            # gains links), so a thread of unlinked messages writes no O(n²) records
+            looked_at.update(
+                (s.id, seen) for s in earlier if (seen := inherited(s)) != _INHERITS_NOTHING
+            )
             # a parent not in the store yet: its arrival changes the hierarchy read here
             for account in (*context.accounts, *context.ancestors):
                 parent = account.structured_data.get("parentId")
@@ -454,13 +459,20 @@ def _event(
 
 def inherited(shard: Shard | ShardView) -> str:
     """A digest of what later messages of its thread inherit from it: its links."""
+    return _inheritance(shard.links)
+
+
+def _inheritance(links: Iterable[Link]) -> str:
     kept = sorted(
         f"{k.target_shard_type}:{k.target_shard_id}:{k.status}"
-        for k in shard.links
+        for k in links
         if k.status in ("auto", "approved")
     )
     return hashlib.sha1("\n".join(kept).encode(), usedforsecurity=False).hexdigest()[:16]
 
+
+#: `inherited` of a message with no automatic or approved link
+_INHERITS_NOTHING = _inheritance(())
 
 #: the reason of a re-evaluation an earlier message of the thread asks for
 _THREAD_REASON = "thread of "

@@ -35,7 +35,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -625,6 +625,10 @@ class CosmosShardStore:
         return {d["targetShardId"]: d["status"] for d in docs}
 
     # --- link context ---------------------------------------------------------------
+
+    def held_writes(self) -> AbstractContextManager[None]:
+        """A plain block: every write is committed when it returns."""
+        return nullcontext()
 
     async def write_linking(self, write: LinkingWrite) -> LinkingWritten:
         """One write after another: Cosmos DB's transactions stay within one partition key,

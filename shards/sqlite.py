@@ -12,6 +12,10 @@ database busy goes to the thread): in WAL mode a reader never waits for a writer
 they take tens of microseconds where the hand-off to the thread and back took several
 times that (linking ran 119 -> ~570 emails/s with these and the index hints). A read
 started after a write was awaited sees it.
+
+A task may hold its small writes for a moment (`held_writes`: linking over a batch), so
+they share a commit. Beside each activity in a thread (a `threadId`) the store keeps its
+view (`thread_views`: times and links), which is what linking reads of a thread.
 """
 
 from __future__ import annotations
@@ -19,17 +23,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.exceptions import ConcurrencyError, ShardTypeMissingError, StoreError
+from core.exceptions import ConcurrencyError, ShardTypeMissingError, StoreError, WritesLostError
 from shards.keys import index_keys
+from shards.kinds import KINDS
 from shards.model import Link, Shard, ShardDraft, WriteOutcome, merge
 from shards.store import (
     FIELD_PATH,
@@ -45,7 +52,24 @@ from shards.types import ShardTypeDefinition
 
 __all__ = ["SqliteShardStore"]
 
+logger = logging.getLogger(__name__)
+
 T = TypeVar("T")
+
+#: Longest a held transaction (`held_writes`) stays open, in seconds: other processes'
+#: writes wait for it (in SQLite's busy handler); this process's do not (they end it).
+MAX_HOLD = 0.1
+
+
+@dataclasses.dataclass(eq=False)
+class _Hold:
+    """One `held_writes` block: whether a transaction it wrote in was lost."""
+
+    lost: bool = False
+
+
+#: the `held_writes` block the running task is in, per store
+_HOLDS: ContextVar[dict[int, _Hold]] = ContextVar("sqlite_holds", default={})  # noqa: B039  # never mutated
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS shards (
@@ -86,6 +110,15 @@ CREATE TABLE IF NOT EXISTS link_context (
     PRIMARY KEY (tenant_id, target_id, source_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS link_context_by_source ON link_context (tenant_id, source_id);
+CREATE TABLE IF NOT EXISTS thread_views (
+    tenant_id  TEXT NOT NULL,
+    shard_type TEXT NOT NULL,
+    thread_id  TEXT NOT NULL,
+    shard_id   TEXT NOT NULL,
+    view       TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, shard_type, thread_id, shard_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS thread_views_by_shard ON thread_views (tenant_id, shard_id);
 CREATE TABLE IF NOT EXISTS shard_types (
     id             TEXT PRIMARY KEY,
     schema_version INTEGER NOT NULL,
@@ -98,6 +131,14 @@ _UPSERT = (
     "ON CONFLICT (tenant_id, id) DO UPDATE SET "
     "shard_type = excluded.shard_type, etag = excluded.etag, doc = excluded.doc"
 )
+
+#: `PRAGMA user_version` of a database whose `thread_views` hold every threaded shard
+_VERSION = 1
+#: shard type → the structured fields of its view in `thread_views` (`find_views` by
+#: "threadId" asking for no more reads them there)
+_THREAD_FIELDS: dict[str, frozenset[str]] = {
+    k.name: frozenset(k.time_fields) for k in KINDS.values() if k.is_activity
+}
 
 #: the rows of a look-up: + "(?, ?, ...)" (only placeholders are added); `_found`
 _FIND_FROM = (
@@ -121,6 +162,9 @@ class SqliteShardStore:
         self._inline: sqlite3.Connection | None = None
         #: writes queued on or running on the store's thread
         self._queued = 0
+        #: the `held_writes` block whose transaction is open on `_inline`, and its timer
+        self._holder: _Hold | None = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SqliteShardStore:
@@ -145,6 +189,7 @@ class SqliteShardStore:
     async def stop(self) -> None:
         if self._executor is None:
             return
+        self._release()
         for conn in (self._reader, self._inline):
             if conn is not None:
                 conn.close()
@@ -155,6 +200,32 @@ class SqliteShardStore:
 
     async def ping(self) -> None:
         await self._read(lambda db: db.execute("SELECT 1").fetchone())
+
+    @contextmanager
+    def held_writes(self) -> Iterator[None]:
+        """The small writes of this task inside the block (`write_linking` ...) share
+        transactions: each its own savepoint (all of it or none), committed together when
+        the block ends, after `MAX_HOLD` seconds, or as soon as a write of this process
+        that is not in the block wants the database (the store thread's included). A
+        commit cost ~20% of a linking evaluation (WAL pages of the same index pages,
+        again and again).
+
+        Nothing written in the block is durable before the block ends: end it before
+        acknowledging what the writes were for. Raises `WritesLostError` at the end when
+        a commit failed (its writes are gone, those of earlier commits are not): do the
+        block's work again without holding."""
+        hold = _Hold()
+        holds = _HOLDS.get()
+        token = _HOLDS.set({**holds, id(self): hold})
+        try:
+            yield
+        finally:
+            _HOLDS.reset(token)
+            if self._holder is hold:
+                self._release()
+        if hold.lost:
+            message = f"sqlite store {self._path}: a held transaction failed to commit"
+            raise WritesLostError(message)
 
     async def get(self, tenant_id: str, shard_id: str) -> Shard | None:
         return await self._read(lambda db: _get(db, tenant_id, shard_id))
@@ -255,12 +326,19 @@ class SqliteShardStore:
         values: Iterable[str],
         fields: Sequence[str],
     ) -> list[ShardView]:
-        """`find` as views: SQLite's `json_extract` takes the fields, the provider's time
-        and the links out of each document (in C, one parse per document), so a thread of
-        hundreds of messages is not parsed and validated whole for each of them."""
+        """`find` as views. A thread's messages (key "threadId", fields among the type's
+        times) come from `thread_views`: a few hundred bytes per message kept beside the
+        shard, one index range per thread, where reading the documents parsed ~800 bytes
+        of JSON per message and read their pages. Any other look-up: SQLite's
+        `json_extract` takes the fields, the provider's time and the links out of each
+        document (in C, one parse per document)."""
         wanted = sorted(set(values))
         if not wanted:
             return []
+        if key == "threadId" and set(fields) <= _THREAD_FIELDS.get(shard_type, frozenset()):
+            return await self._read(
+                lambda db: _thread_views(db, tenant_id, shard_type, wanted, fields)
+            )
         paths = [*(f'$.structuredData."{f}"' for f in fields), "$.source.occurredAt", "$.links"]
         extract = f"json_extract(s.doc, {', '.join('?' * len(paths))})"
 
@@ -271,12 +349,8 @@ class SqliteShardStore:
                 db, columns, paths, (tenant_id, shard_type, key), wanted
             ):
                 *data, occurred, links = json.loads(extracted)
-                found[shard_id] = ShardView(
-                    shard_id,
-                    type_id,
-                    {f: v for f, v in zip(fields, data, strict=True) if v is not None},
-                    datetime.fromisoformat(occurred) if isinstance(occurred, str) else None,
-                    [Link.model_validate(k) for k in links or ()],
+                found[shard_id] = _view(
+                    shard_id, type_id, dict(zip(fields, data, strict=True)), occurred, links
                 )
             return list(found.values())
 
@@ -534,18 +608,60 @@ class SqliteShardStore:
         """A write of a few rows (`fn` takes its connection and opens its own transaction):
         here on the event loop when the database is free, else on the store's thread,
         which waits for it. It never waits here: the event loop's connection has no busy
-        timeout, and a write queued on the thread sends the next ones there too (in order)."""
+        timeout, and a write queued on the thread sends the next ones there too (in order).
+        In a `held_writes` block of this task it joins the block's open transaction."""
+        hold = _HOLDS.get().get(id(self))
+        if self._holder is not None and hold is not self._holder:
+            self._release()  # a write of another task: the held ones first
         if self._queued == 0 and self._inline is not None:
             with self._errors():
                 try:
-                    return fn(self._inline)
+                    if hold is not None and self._holder is None:
+                        self._inline.execute("BEGIN IMMEDIATE")
+                        self._holder = hold
+                        self._expiry = asyncio.get_running_loop().call_later(
+                            MAX_HOLD, self._release
+                        )
+                    return self._held(fn) if hold is not None else fn(self._inline)
                 except sqlite3.OperationalError as e:
                     if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                         raise
         return await self._thread_write(lambda: fn(self._db()))
 
+    def _held(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn` in the held transaction (its `_Transaction` a savepoint); an error that
+        ended the whole transaction (SQLite rolls back on some I/O errors) loses it."""
+        assert self._inline is not None and self._holder is not None
+        try:
+            return fn(self._inline)
+        except BaseException:
+            if not self._inline.in_transaction:
+                self._holder.lost = True
+                self._holder = None
+            raise
+
+    def _release(self) -> None:
+        """Commit the held transaction, if one is open; a failed commit loses its writes
+        (its block learns at its end). Called between two steps of the holding task (it
+        is waiting, or asks), never inside one: a `fn` runs without yielding."""
+        holder, self._holder = self._holder, None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if holder is None or self._inline is None:
+            return
+        try:
+            self._inline.execute("COMMIT")
+        except sqlite3.Error:
+            logger.exception("sqlite store %s: a held transaction failed to commit", self._path)
+            holder.lost = True
+            if self._inline.in_transaction:
+                self._inline.execute("ROLLBACK")
+
     async def _thread_write(self, fn: Callable[[], T]) -> T:
-        """A write on the store's thread (counted: the small writes queue behind it)."""
+        """A write on the store's thread (counted: the small writes queue behind it); a
+        held transaction is committed first (the thread would wait for it)."""
+        self._release()
         self._queued += 1
         try:
             return await self._run(fn)
@@ -570,6 +686,11 @@ class SqliteShardStore:
         conn = self._connect()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
+        if conn.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
+            with _Transaction(conn) as db:  # once per file, whichever process is first
+                if db.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
+                    _fill_thread_views(db)
+                    db.execute(f"PRAGMA user_version = {_VERSION}")
         self._conn = conn
 
     def _close(self) -> None:
@@ -713,15 +834,21 @@ def _link_context(db: sqlite3.Connection, tenant_id: str, source_shard_id: str) 
 def _put_link_context(
     db: sqlite3.Connection, tenant_id: str, source_shard_id: str, seen: Mapping[str, str]
 ) -> None:
-    """`put_link_context` in the caller's transaction."""
-    db.execute(
-        "DELETE FROM link_context WHERE tenant_id = ? AND source_id = ?",
-        (tenant_id, source_shard_id),
+    """`put_link_context` in the caller's transaction: only the rows that differ from what
+    is stored (a thread's message looked at every earlier one, most of them as before)."""
+    stored = _link_context(db, tenant_id, source_shard_id)
+    db.executemany(
+        "DELETE FROM link_context WHERE tenant_id = ? AND target_id = ? AND source_id = ?",
+        [(tenant_id, target, source_shard_id) for target in sorted(stored.keys() - seen.keys())],
     )
     db.executemany(
         "INSERT OR REPLACE INTO link_context (tenant_id, target_id, source_id, seen) "
         "VALUES (?, ?, ?, ?)",
-        [(tenant_id, target, source_shard_id, seen[target]) for target in sorted(seen)],
+        [
+            (tenant_id, target, source_shard_id, seen[target])
+            for target in sorted(seen)
+            if stored.get(target) != seen[target]
+        ],
     )
 
 
@@ -774,7 +901,8 @@ def _chunks(values: Sequence[str], size: int = 500) -> Iterator[tuple[Sequence[s
 
 
 def _index_many(db: sqlite3.Connection, shards: Sequence[Shard]) -> None:
-    """The look-up keys of `shards`, replacing what they had."""
+    """The look-up keys and thread views of `shards`, replacing what they had."""
+    keyed = [(s, index_keys(s)) for s in shards]
     db.executemany(
         "DELETE FROM shard_keys WHERE tenant_id = ? AND shard_id = ?",
         [(s.tenant_id, s.id) for s in shards],
@@ -782,21 +910,110 @@ def _index_many(db: sqlite3.Connection, shards: Sequence[Shard]) -> None:
     db.executemany(
         "INSERT OR IGNORE INTO shard_keys (tenant_id, shard_type, key, value, shard_id) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(s.tenant_id, s.shard_type, k, v, s.id) for s in shards for k, v in index_keys(s)],
+        [(s.tenant_id, s.shard_type, k, v, s.id) for s, keys in keyed for k, v in keys],
+    )
+    threaded = [(s, keys) for s, keys in keyed if s.shard_type in _THREAD_FIELDS]
+    db.executemany(
+        "DELETE FROM thread_views INDEXED BY thread_views_by_shard "
+        "WHERE tenant_id = ? AND shard_id = ?",
+        [(s.tenant_id, s.id) for s, _ in threaded],
+    )
+    db.executemany(
+        "INSERT OR IGNORE INTO thread_views (tenant_id, shard_type, thread_id, shard_id, view) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [
+            (s.tenant_id, s.shard_type, thread, s.id, view)
+            for s, keys in threaded
+            if (threads := [v for k, v in keys if k == "threadId"])
+            for view in (_thread_view(s),)
+            for thread in threads
+        ],
     )
 
 
+def _thread_view(shard: Shard) -> str:
+    """What `thread_views` keeps of a threaded shard: its time fields, the provider's time
+    and its links, as the document has them."""
+    data = shard.structured_data
+    fields = {f: data[f] for f in _THREAD_FIELDS[shard.shard_type] if data.get(f) is not None}
+    occurred = shard.source.occurred_at
+    return json.dumps(
+        [
+            fields,
+            None if occurred is None else occurred.isoformat(),
+            [link.to_doc() for link in shard.links],
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _thread_views(
+    db: sqlite3.Connection,
+    tenant_id: str,
+    shard_type: str,
+    threads: Sequence[str],
+    fields: Sequence[str],
+) -> list[ShardView]:
+    """`find_views` by thread, from `thread_views`."""
+    found: dict[str, ShardView] = {}
+    for chunk, marks in _chunks(threads):
+        for shard_id, view in db.execute(
+            "SELECT shard_id, view FROM thread_views WHERE tenant_id = ? AND shard_type = ? "  # noqa: S608  # placeholders only
+            f"AND thread_id IN ({marks})",
+            (tenant_id, shard_type, *chunk),
+        ):
+            data, occurred, links = json.loads(view)
+            found[shard_id] = _view(
+                shard_id, shard_type, {f: data.get(f) for f in fields}, occurred, links
+            )
+    return list(found.values())
+
+
+def _view(
+    shard_id: str, shard_type: str, data: dict[str, Any], occurred: Any, links: Any
+) -> ShardView:
+    """A `ShardView` from the parts of a document (fields that are null left out)."""
+    return ShardView(
+        shard_id,
+        shard_type,
+        {f: v for f, v in data.items() if v is not None},
+        datetime.fromisoformat(occurred) if isinstance(occurred, str) else None,
+        [Link.model_validate(k) for k in links or ()],
+    )
+
+
+def _fill_thread_views(db: sqlite3.Connection) -> None:
+    """`thread_views` for the threaded shards of a file written before it existed."""
+    marks = ",".join("?" * len(_THREAD_FIELDS))
+    rows = db.execute(
+        f"SELECT doc, etag FROM shards WHERE shard_type IN ({marks})",  # noqa: S608  # placeholders only
+        sorted(_THREAD_FIELDS),
+    )
+    while part := rows.fetchmany(1000):
+        _index_many(db, [_shard(doc, etag) for doc, etag in part])
+
+
 class _Transaction:
-    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error."""
+    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error; inside a transaction
+    already open (`held_writes`), a savepoint of it."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._nested = False
 
     def __enter__(self) -> sqlite3.Connection:
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._nested = self._conn.in_transaction
+        self._conn.execute("SAVEPOINT write" if self._nested else "BEGIN IMMEDIATE")
         return self._conn
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
+        if self._nested:
+            if exc_type is not None and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK TO write")
+            if self._conn.in_transaction:
+                self._conn.execute("RELEASE write")
+            return
         if exc_type is None:
             try:
                 self._conn.execute("COMMIT")

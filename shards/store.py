@@ -6,6 +6,7 @@ import base64
 import binascii
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -207,6 +208,12 @@ class ShardStore(Protocol):
     ) -> None:
         """Record what an activity's last linking looked at (replacing the last): the CRM
         records and earlier thread messages, each with a digest of what it saw of it."""
+
+    def held_writes(self) -> AbstractContextManager[None]:
+        """A block whose small writes (of the task that runs it) the store may commit
+        together, durable by the block's end; raises `core.exceptions.WritesLostError` at
+        the end when some were lost (do the block's work again). Stores that commit each
+        write at once make it a plain block."""
 
     async def write_linking(self, write: LinkingWrite) -> LinkingWritten:
         """One evaluation's link context, links, suggestions and withdrawals: in one

@@ -32,11 +32,12 @@ from shards.cosmos import CosmosShardStore, shard_partition_key
 from shards.links import relinked, write_links
 from shards.model import Link, ShardDraft, WriteKind
 from shards.sqlite import SqliteShardStore
-from shards.store import LinkingWrite, ShardStore, view_of
+from shards.store import LinkingWrite, ShardStore, ShardView, view_of
 from shards.suggestions import SuggestedLink, suggestion_id
 from shards.types import definition
 from streams.models import RawEvent
 from tests.fixtures import salesforce as sf
+from tests.fixtures.shards import draft as shard_draft
 from tests.integration.cosmosdb import COSMOS_KEY, CosmosDbServer, drop_database
 
 
@@ -364,6 +365,47 @@ async def test_views_are_the_found_shards_in_part(store: ShardStore) -> None:
     assert view.source_occurred_at == outcome.shard.source.occurred_at
     assert [(k.target_shard_id, k.status) for k in view.links] == [("o1", "auto")]
     assert await store.find_views("t1", "Account", "domain", [], fields) == []
+
+
+def message(tenant_id: str, n: int, thread: str, event: str = "", **data: object) -> ShardDraft:
+    return shard_draft(tenant_id, "slack", "message", "Message", f"m{n}", {
+        "messageId": f"m-{n}", "threadId": thread, "channelId": "C1",
+        "sender": {"email": "dan@northwind.example", "name": "Dan"},
+        "sentAt": f"2026-11-02T09:{n:02d}:00Z", "text": "pricing", **data,
+    }, event_id=event or None)  # fmt: skip
+
+
+async def test_thread_views_follow_messages_their_links_and_moves(store: ShardStore) -> None:
+    """`find_views` by thread (what linking reads of a thread's other messages) are the
+    messages' views, before and after their links change and one moves to another thread."""
+    fields = ["sentAt"]
+    await store.upsert_many([message("t1", n, "th-1") for n in range(5)])
+    await store.upsert_many([message("t2", 0, "th-1")])  # another tenant's, same thread id
+    unsent = message("t1", 5, "th-1")
+    del unsent.structured_data["sentAt"]
+    await store.upsert_many([unsent])
+
+    async def views() -> list[ShardView]:
+        found = await store.find("t1", "Message", "threadId", ["th-1", "th-none"])
+        expected = sorted((view_of(s, fields) for s in found), key=lambda v: v.id)
+        got = await store.find_views("t1", "Message", "threadId", ["th-1", "th-none"], fields)
+        assert sorted(got, key=lambda v: v.id) == expected
+        return expected
+
+    assert len(await views()) == 6
+    first = message("t1", 0, "th-1").id
+    link = Link(target_shard_id="o1", target_shard_type="Opportunity", confidence=0.9,
+                method="m", status="auto")  # fmt: skip
+    await write_links(store, "t1", first, [link])
+    linked = [v for v in await views() if v.links]
+    assert [(v.id, [k.target_shard_id for k in v.links]) for v in linked] == [(first, ["o1"])]
+    edited = message("t1", 1, "th-2", "e-edited", sentAt="2026-11-03T10:00:00Z")
+    (outcome,) = await store.upsert_many([edited])
+    assert outcome.persist
+    assert len(await views()) == 5
+    (moved,) = await store.find_views("t1", "Message", "threadId", ["th-2"], fields)
+    assert moved.structured_data == {"sentAt": "2026-11-03T10:00:00Z"}
+    assert moved.source_occurred_at == datetime(2026, 11, 1, tzinfo=UTC)
 
 
 async def test_link_context_readers_and_sources(store: ShardStore) -> None:

@@ -397,3 +397,35 @@ def test_a_thread_delivered_newest_first_costs_evaluations_in_proportion() -> No
     assert counts["activity"] == n  # each email's own shard event
     assert counts["crm"] == 0  # the CRM records came first: nothing to re-evaluate yet
     assert sum(counts.values()) == evaluations
+
+
+def test_a_thread_of_unlinked_messages_records_nothing_until_they_link() -> None:
+    """Each message records the earlier ones it inherits from; one that passes nothing on is
+    not recorded (a chat thread of n unlinked messages wrote n²/2 records), and when the
+    thread's messages gain links, the later ones inherit all the same."""
+    n = 12
+    mails = [_email(i, 1, PEOPLE[0], [REPS[0]], 0, i, "Re: Rollout plan") for i in range(n)]
+    crm = [_account(0, 1, "acme.com", False), _contact(0, 1, PEOPLE[0], 0, False)]
+
+    async def deliver() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            async with SqliteShardStore(Path(folder) / "s.db") as store:
+                await ensure_shard_types(store)
+                linker = Linker(store, TENANTS, Announced())
+                for op in mails:
+                    for outcome in await store.upsert_many([_draft(op)]):
+                        await linker.process([shard_event(outcome)])
+                assert not [s for s in await _activities(store) if s.links]
+                for i in range(n):
+                    assert await store.link_readers(T, f"em-{i}") == {}
+                for op in crm:
+                    for outcome in await store.upsert_many([_draft(op)]):
+                        await linker.process([shard_event(outcome)])
+                linked = {s.id: s for s in await _activities(store) if s.links}
+                assert len(linked) == n
+                # every later message now records every earlier one it inherits from
+                for i in range(n):
+                    readers = await store.link_readers(T, f"em-{i}")
+                    assert set(readers) == {f"em-{j}" for j in range(i + 1, n)}
+
+    asyncio.run(deliver())

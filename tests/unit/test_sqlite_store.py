@@ -12,14 +12,21 @@ traced and its plan checked.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
+from core.exceptions import ConcurrencyError, WritesLostError
 from linking.service import Linker
+from processors.startup import ensure_shard_types
 from shards.ids import shard_id
+from shards.sqlite import MAX_HOLD, SqliteShardStore
 from tests.fixtures.shards import NullLinkWriter
+from tests.fixtures.shards import draft as shard_draft
 from tests.unit.test_linking_reads import ACCOUNT, TENANTS, T, draft, email, seeded
 
 #: a plan step that reads more than one activity's rows: a scan, or only the tenant known
@@ -92,4 +99,137 @@ async def test_a_small_write_waits_on_the_store_thread_while_another_process_wri
         await store.put_link_context(T, "m2", {"a": ""})
         assert await store.link_readers(T, "a") == {"m2": ""}
     finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_a_file_from_before_thread_views_gets_them_when_opened(tmp_path: Path) -> None:
+    """A database written before `thread_views` existed (user_version 0): opening it fills
+    them from the stored messages, once."""
+    path = tmp_path / "old.db"
+
+    def mail(n: int) -> dict[str, object]:
+        return {"messageId": f"<e{n}@x>", "threadId": "thr-1", "sentAt": f"2026-11-0{n + 1}T10:00"}
+
+    thread = [shard_draft(T, "gmail", "email", "Email", f"e{n}", mail(n)) for n in range(3)]
+    async with SqliteShardStore(path) as store:
+        await ensure_shard_types(store)
+        await store.upsert_many(thread)
+        expected = await store.find_views(T, "Email", "threadId", ["thr-1"], ["sentAt"])
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM thread_views")
+        conn.execute("PRAGMA user_version = 0")
+    async with SqliteShardStore(path) as store:
+        views = await store.find_views(T, "Email", "threadId", ["thr-1"], ["sentAt"])
+    assert len(expected) == 3
+    assert sorted(views, key=lambda v: v.id) == sorted(expected, key=lambda v: v.id)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+
+
+def _committed_readers(path: Path, target: str) -> int:
+    """Link-context rows for `target` another connection sees (what is committed)."""
+    with sqlite3.connect(path) as other:
+        return int(
+            other.execute(
+                "SELECT COUNT(*) FROM link_context WHERE target_id = ?", (target,)
+            ).fetchone()[0]
+        )
+
+
+async def test_held_writes_commit_together_at_the_end_of_the_block(tmp_path: Path) -> None:
+    store = await seeded(tmp_path)
+    path = tmp_path / "shards.sqlite3"
+    try:
+        with store.held_writes():
+            for n in range(20):
+                await store.put_link_context(T, f"m{n}", {"held": ""})
+            # the block reads its own writes; nobody else sees them yet
+            assert len(await store.link_readers(T, "held")) == 20
+            assert _committed_readers(path, "held") == 0
+        assert _committed_readers(path, "held") == 20
+        # a block left waiting (no more writes) commits after MAX_HOLD all the same
+        with store.held_writes():
+            await store.put_link_context(T, "m-late", {"waited": ""})
+            await asyncio.sleep(MAX_HOLD * 3)
+            assert _committed_readers(path, "waited") == 1
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_a_failed_write_in_a_held_block_undoes_only_itself(tmp_path: Path) -> None:
+    store = await seeded(tmp_path)
+    try:
+        shard = await store.get(T, shard_id(T, "test", "account", "a1"))
+        assert shard is not None
+        with store.held_writes():
+            await store.put_link_context(T, "m1", {"before": ""})
+            with pytest.raises(ConcurrencyError):
+                await store.replace(shard, if_match="not-its-etag")
+            await store.put_link_context(T, "m2", {"after": ""})
+        assert await store.link_readers(T, "before") == {"m1": ""}
+        assert await store.link_readers(T, "after") == {"m2": ""}
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_writes_of_others_end_a_held_transaction_instead_of_waiting_for_it(
+    tmp_path: Path,
+) -> None:
+    """While a held block is open (as linking's is over a batch), the store thread's batch
+    and another task's small write go ahead at once, neither waits for the block's timer,
+    and the other task's write is committed when it returns."""
+    store = await seeded(tmp_path)
+    path = tmp_path / "shards.sqlite3"
+    try:
+        with store.held_writes():
+            await store.put_link_context(T, "m1", {"x": ""})
+            started = time.perf_counter()
+            await store.upsert_many([email(100, "priya@fabrikam.com")])
+            assert time.perf_counter() - started < MAX_HOLD / 2
+            assert _committed_readers(path, "x") == 1
+            await store.put_link_context(T, "m2", {"x": ""})
+            outside = contextvars.Context()  # a task of its own, not in the block
+            started = time.perf_counter()
+            await asyncio.create_task(store.put_link_context(T, "web", {"y": ""}), context=outside)
+            assert time.perf_counter() - started < MAX_HOLD / 2
+            assert _committed_readers(path, "y") == 1
+            assert _committed_readers(path, "x") == 2
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+class _FailingCommits:
+    """A connection whose COMMITs fail (a full disk), otherwise itself."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+async def test_a_held_commit_that_fails_is_reported_and_loses_only_its_writes(
+    tmp_path: Path,
+) -> None:
+    store = await seeded(tmp_path)
+    inline = store._inline
+    try:
+        with store.held_writes():
+            await store.put_link_context(T, "m1", {"kept": ""})
+        with pytest.raises(WritesLostError), store.held_writes():
+            store._inline = _FailingCommits(inline)  # type: ignore[assignment]
+            await store.put_link_context(T, "m2", {"lost": ""})
+        store._inline = inline
+        assert await store.link_readers(T, "kept") == {"m1": ""}
+        assert await store.link_readers(T, "lost") == {}
+        # done again without holding, as the linking agent does
+        await store.put_link_context(T, "m2", {"lost": ""})
+        assert await store.link_readers(T, "lost") == {"m2": ""}
+    finally:
+        store._inline = inline
         await store.__aexit__(None, None, None)
