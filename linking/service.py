@@ -34,8 +34,20 @@ __all__ = ["LinkWriter", "Linker", "activity_order", "link_change_events"]
 
 logger = logging.getLogger(__name__)
 
+#: a place in a thread's order (`activity_order`), and a message with its place
+Order = tuple[datetime, str]
+Ordered = tuple[Order, ShardView]
+
 #: Activity types whose messages form threads (the rules' `account_thread`, ...).
 _THREADED = {t: kind.time_fields for t in ("Email", "Message") if (kind := kind_of(t))}
+#: what `_concerned` reads of changed CRM records, of an account's contacts, of activities
+_ADDRESS_FIELDS = ("email", "emails")
+_CONCERN_FIELDS = ("domain", "domains", "accountId", *_ADDRESS_FIELDS)
+_TIME_FIELDS = tuple(
+    sorted({f for t in ACTIVITY_TYPES if (k := kind_of(t)) for f in k.time_fields})
+)
+#: `inherited` of a message with no automatic or approved link
+_INHERITS_NOTHING = hashlib.sha1(b"", usedforsecurity=False).hexdigest()[:16]
 #: Accounts fetched above an activity's accounts (`parentId` chains): a bound on bad data.
 _MAX_ANCESTORS = 50
 
@@ -153,7 +165,7 @@ class Linker:
         changed, _ = await self._link(tenant_id, shard_id)
         return changed
 
-    async def _link(self, tenant_id: str, shard_id: str) -> tuple[bool, list[ShardView] | None]:
+    async def _link(self, tenant_id: str, shard_id: str) -> tuple[bool, list[Ordered] | None]:
         """`link`, and the other messages of the activity's thread when it read them
         (linking writes only the activity: `_followers` reuses them)."""
         shard = await self._store.get(tenant_id, shard_id)
@@ -164,11 +176,11 @@ class Linker:
         now = datetime.now(UTC)
         decision = Decision()
         looked_at: dict[str, str] = {}
-        thread: list[ShardView] | None = None
+        thread: list[Ordered] | None = None
         if activity is not None:
             thread = await self._thread(shard)
             at = activity_order(shard)
-            earlier = [s for s in thread if activity_order(s) < at]
+            earlier = [s for order, s in thread if order < at]
             context = await self._context(shard, activity, tenant_id, earlier)
             found = candidates(activity, context, tenant)
             decision = decide(activity, found, tenant, context.decided)
@@ -279,9 +291,10 @@ class Linker:
                 todo.append(shard.structured_data.get("parentId"))
         return found
 
-    async def _thread(self, shard: Shard) -> list[ShardView]:
+    async def _thread(self, shard: Shard) -> list[Ordered]:
         """The other messages of the shard's thread (Email and Message), as much of them as
-        linking reads: their times and links (`ShardStore.find_views`)."""
+        linking reads: their times and links (`ShardStore.find_views`), in thread order
+        (`activity_order` of each, worked out once per evaluation)."""
         thread_id = shard.structured_data.get("threadId")
         if not isinstance(thread_id, str | int) or not str(thread_id).strip():
             return []
@@ -290,10 +303,10 @@ class Linker:
             found += await self._store.find_views(
                 shard.tenant_id, shard_type, "threadId", [str(thread_id).strip()], fields
             )
-        return [s for s in found if s.id != shard.id]
+        return _ordered(s for s in found if s.id != shard.id)
 
     async def _followers(
-        self, tenant_id: str, shard_id: str, thread: list[ShardView] | None = None
+        self, tenant_id: str, shard_id: str, thread: list[Ordered] | None = None
     ) -> list[str]:
         """Messages whose view of this one is out of date: later ones of its thread that did
         not see its links as they are now, and those that read it but should not have (it
@@ -306,8 +319,8 @@ class Linker:
         if shard is not None:
             at = activity_order(shard)
             others = thread if thread is not None else await self._thread(shard)
-            later = {s.id: s for s in others if activity_order(s) > at}
-            covered = _covered_after(shard, others)
+            later = {s.id: s for order, s in others if order > at}
+            covered = _covered_in(shard, at, others)
         now = inherited(shard) if shard is not None else None
         stale: list[Shard | ShardView] = [
             s
@@ -324,7 +337,7 @@ class Linker:
         their accounts), and those their current addresses, domains, contacts or ids match
         in the look-up index. One look-up per key and activity type for all of them (a
         batch's CRM records together, not one record at a time)."""
-        shards = list((await self._store.get_many(tenant_id, crm_ids)).values())
+        shards = (await self._store.get_views(tenant_id, crm_ids, _CONCERN_FIELDS)).values()
         looked_at: set[str] = set()
         queries: dict[str, set[str]] = {"reference": set(), "domain": set(), "participant": set()}
         accounts: list[str] = []
@@ -344,18 +357,23 @@ class Linker:
                 queries["participant"].update(_strings(data.get("email"), data.get("emails")))
         if accounts:
             # mail of their contacts: an account is linked through them (account_contact)
-            for contact in await self._store.find(tenant_id, "Contact", "accountId", accounts):
+            contacts = await self._store.find_views(
+                tenant_id, "Contact", "accountId", accounts, _ADDRESS_FIELDS
+            )
+            for contact in contacts:
                 c = contact.structured_data
                 queries["participant"].update(_strings(c.get("email"), c.get("emails")))
         ids = set(await self._store.link_context_sources(tenant_id, looked_at))
-        found: dict[str, Shard] = {}
+        found: dict[str, ShardView] = {}
         for key, values in queries.items():
             if not values:
                 continue
             for shard_type in sorted(ACTIVITY_TYPES):
-                for activity in await self._store.find(tenant_id, shard_type, key, values):
+                for activity in await self._store.find_views(
+                    tenant_id, shard_type, key, values, _TIME_FIELDS
+                ):
                     found[activity.id] = activity
-        found.update(await self._store.get_many(tenant_id, sorted(ids - set(found))))
+        found.update(await self._store.get_views(tenant_id, sorted(ids - set(found)), _TIME_FIELDS))
         # in time order: a thread's earlier messages settle before the replies that inherit
         return [s.id for s in sorted(found.values(), key=activity_order)]
 
@@ -462,7 +480,9 @@ def inherited(shard: Shard | ShardView) -> str:
     return _inheritance(shard.links)
 
 
-def _inheritance(links: Iterable[Link]) -> str:
+def _inheritance(links: Sequence[Link]) -> str:
+    if not links:
+        return _INHERITS_NOTHING
     kept = sorted(
         f"{k.target_shard_type}:{k.target_shard_id}:{k.status}"
         for k in links
@@ -470,9 +490,6 @@ def _inheritance(links: Iterable[Link]) -> str:
     )
     return hashlib.sha1("\n".join(kept).encode(), usedforsecurity=False).hexdigest()[:16]
 
-
-#: `inherited` of a message with no automatic or approved link
-_INHERITS_NOTHING = _inheritance(())
 
 #: the reason of a re-evaluation an earlier message of the thread asks for
 _THREAD_REASON = "thread of "
@@ -512,11 +529,15 @@ def _covered_after(shard: Shard, others: Sequence[ShardView]) -> set[str]:
     re-evaluated when `shard` arrives; should `shard`'s links change later, the message
     is asked again then (it holds no record of having read `shard`).
     """
+    return _covered_in(shard, activity_order(shard), _ordered(others))
+
+
+def _covered_in(shard: Shard, at: Order, others: Sequence[Ordered]) -> set[str]:
+    """`_covered_after` of a thread in order (`_ordered`), `shard` at `at`."""
     mine = _thread_map(shard.links)
-    at = activity_order(shard)
     before: dict[tuple[str, str], bool] = {}
     covered: set[str] = set()
-    for order, other in sorted(((activity_order(o), o) for o in others), key=itemgetter(0)):
+    for order, other in others:
         if order > at and all(
             key in before and (before[key] or not approved) for key, approved in mine.items()
         ):
@@ -526,9 +547,14 @@ def _covered_after(shard: Shard, others: Sequence[ShardView]) -> set[str]:
     return covered
 
 
-def activity_order(shard: Shard | ShardView) -> tuple[datetime, str]:
+def activity_order(shard: Shard | ShardView) -> Order:
     """The total order of a thread: time (unknown first), then id (a tie is never mutual)."""
     return (occurred_at(shard) or datetime.min.replace(tzinfo=UTC), shard.id)
+
+
+def _ordered(shards: Iterable[ShardView]) -> list[Ordered]:
+    """The shards with their `activity_order`, in that order."""
+    return sorted(((activity_order(s), s) for s in shards), key=itemgetter(0))
 
 
 def _strings(*values: Any) -> list[str]:

@@ -442,6 +442,13 @@ class CosmosShardStore:
         """`find`, each shard as its view (the documents are read whole)."""
         return [view_of(s, fields) for s in await self.find(tenant_id, shard_type, key, values)]
 
+    async def get_views(
+        self, tenant_id: str, shard_ids: Iterable[str], fields: Sequence[str]
+    ) -> dict[str, ShardView]:
+        """`get_many`, each shard as its view (the documents are read whole)."""
+        found = await self.get_many(tenant_id, shard_ids)
+        return {i: view_of(s, fields) for i, s in found.items()}
+
     async def tenant_ids(self, shard_type: str) -> list[str]:
         docs = await self._query(
             "tenants",

@@ -164,6 +164,12 @@ class ShardStore(Protocol):
         linking reads of a thread's other messages (their times and links), without
         reading whole documents where the store can leave them."""
 
+    async def get_views(
+        self, tenant_id: str, shard_ids: Iterable[str], fields: Sequence[str]
+    ) -> dict[str, ShardView]:
+        """`get_many`, each shard as its view with `fields` of its structured data (what
+        linking reads of the CRM records a batch changed, without whole documents)."""
+
     async def tenant_ids(self, shard_type: str) -> list[str]:
         """Tenants that have shards of `shard_type`."""
 

@@ -367,6 +367,22 @@ async def test_views_are_the_found_shards_in_part(store: ShardStore) -> None:
     assert await store.find_views("t1", "Account", "domain", [], fields) == []
 
 
+async def test_views_by_id_are_the_shards_in_part(store: ShardStore) -> None:
+    (account,) = await store.upsert_many([draft(sf.account("t1"))])
+    (other,) = await store.upsert_many([draft(sf.account("t2"))])  # another tenant's
+    link = Link(target_shard_id="o1", target_shard_type="Opportunity", confidence=0.9,
+                method="m", status="auto")  # fmt: skip
+    await write_links(store, "t1", account.shard.id, [link])
+    fields = ["domain", "domains", "nothingHere"]
+    ids = [account.shard.id, other.shard.id, "missing", account.shard.id]
+    views = await store.get_views("t1", ids, fields)
+    stored = await store.get_many("t1", ids)
+    assert views == {i: view_of(s, fields) for i, s in stored.items()}
+    assert list(views) == [account.shard.id]
+    assert [k.target_shard_id for k in views[account.shard.id].links] == ["o1"]
+    assert await store.get_views("t1", [], fields) == {}
+
+
 def message(tenant_id: str, n: int, thread: str, event: str = "", **data: object) -> ShardDraft:
     return shard_draft(tenant_id, "slack", "message", "Message", f"m{n}", {
         "messageId": f"m-{n}", "threadId": thread, "channelId": "C1",

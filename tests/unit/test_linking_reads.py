@@ -67,6 +67,13 @@ class Counting:
         self.asked[("find", shard_type, key, *values)] += 1
         return await self.store.find(tenant_id, shard_type, key, values)
 
+    async def find_views(
+        self, tenant_id: str, shard_type: str, key: str, values: Any, fields: Any
+    ) -> Any:
+        values = sorted(values)
+        self.asked[("find_views", shard_type, key, *values)] += 1
+        return await self.store.find_views(tenant_id, shard_type, key, values, fields)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
@@ -184,7 +191,7 @@ async def test_a_batchs_crm_changes_are_looked_up_together(tmp_path: Path) -> No
         together = Linker(counting, TENANTS, NullLinkWriter())  # type: ignore[arg-type]
         asked = await together.requested(events)
         assert {r.shard_id for r in asked} == expected
-        finds = sum(n for k, n in counting.asked.items() if k[0] == "find")
+        finds = sum(n for k, n in counting.asked.items() if k[0] in ("find", "find_views"))
         assert finds == 2 * len(ACTIVITY_TYPES)  # (participant, reference) x type, not x 40
     finally:
         await store.__aexit__(None, None, None)
@@ -204,11 +211,11 @@ async def test_a_crm_change_that_breaks_the_batch_look_up_is_its_own_dead_letter
         poisoned = events[1].shard_id
 
         class Hostile(Counting):
-            async def get_many(self, tenant_id: str, ids: Any) -> Any:
+            async def get_views(self, tenant_id: str, ids: Any, fields: Any) -> Any:
                 ids = list(ids)
                 if poisoned in ids:
                     raise ValueError("a record no look-up survives")
-                return await self.store.get_many(tenant_id, ids)
+                return await self.store.get_views(tenant_id, ids, fields)
 
         linker = Linker(Hostile(store), TENANTS, NullLinkWriter())  # type: ignore[arg-type]
         crm = [(IncomingEvent(e.event_id.encode(), None, "shard.events", 0, n), e)
