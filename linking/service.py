@@ -129,11 +129,13 @@ class Linker:
         Decided from what is stored, not from whether this evaluation changed anything, so
         a replay after a crash between the write and the follow-up requests asks again."""
         LINK_EVALUATIONS.labels(_trigger(request.reason)).inc()
-        _, thread = await self._link(request.tenant_id, request.shard_id)
+        _, shard, thread = await self._link(request.tenant_id, request.shard_id)
         reason = f"{_THREAD_REASON}{request.shard_id}"
         return [
             RelinkRequest(tenant_id=request.tenant_id, shard_id=follower, reason=reason)
-            for follower in await self._followers(request.tenant_id, request.shard_id, thread)
+            for follower in await self._followers(
+                request.tenant_id, request.shard_id, shard, thread
+            )
         ]
 
     async def process(self, events: Sequence[ShardEvent]) -> int:
@@ -162,15 +164,17 @@ class Linker:
     async def link(self, tenant_id: str, shard_id: str) -> bool:
         """Evaluate one activity and write links, suggestions and their events; True when
         its links changed."""
-        changed, _ = await self._link(tenant_id, shard_id)
+        changed, _, _ = await self._link(tenant_id, shard_id)
         return changed
 
-    async def _link(self, tenant_id: str, shard_id: str) -> tuple[bool, list[Ordered] | None]:
-        """`link`, and the other messages of the activity's thread when it read them
-        (linking writes only the activity: `_followers` reuses them)."""
+    async def _link(
+        self, tenant_id: str, shard_id: str
+    ) -> tuple[bool, Shard | None, list[Ordered] | None]:
+        """`link`; the activity as stored after it, and the other messages of its thread
+        when it read them (linking writes only the activity: `_followers` reuses both)."""
         shard = await self._store.get(tenant_id, shard_id)
         if shard is None:
-            return False, None
+            return False, None, None
         tenant = self._tenants.of(tenant_id)
         activity = activity_of(shard, tenant)
         now = datetime.now(UTC)
@@ -239,7 +243,7 @@ class Linker:
                        gone.target_shard_type, gone.confidence, gone.method, "withdrawn", now)
             )  # fmt: skip
         await self._writer.link_events(events)
-        return bool(new or removed), thread
+        return bool(new or removed), written.shard or shard, thread
 
     async def _context(
         self, shard: Shard, activity: Activity, tenant_id: str, earlier: list[ShardView]
@@ -306,14 +310,14 @@ class Linker:
         return _ordered(s for s in found if s.id != shard.id)
 
     async def _followers(
-        self, tenant_id: str, shard_id: str, thread: list[Ordered] | None = None
+        self, tenant_id: str, shard_id: str, shard: Shard | None, thread: list[Ordered] | None
     ) -> list[str]:
         """Messages whose view of this one is out of date: later ones of its thread that did
         not see its links as they are now, and those that read it but should not have (it
-        moved later, or to another thread, or is gone). `thread`: its thread's other
-        messages as the evaluation just read them."""
+        moved later, or to another thread, or is gone). `shard`: the activity as the
+        evaluation left it in the store (None: not there); `thread`: its thread's other
+        messages as the evaluation just read them (None: not read)."""
         readers = await self._store.link_readers(tenant_id, shard_id)
-        shard = await self._store.get(tenant_id, shard_id)
         later: dict[str, ShardView] = {}
         covered: set[str] = set()
         if shard is not None:
