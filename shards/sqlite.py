@@ -931,6 +931,13 @@ def _index_many(db: sqlite3.Connection, shards: Sequence[Shard]) -> None:
         "VALUES (?, ?, ?, ?, ?)",
         [(s.tenant_id, s.shard_type, k, v, s.id) for s, keys in keyed for k, v in keys],
     )
+    _put_thread_views(db, keyed)
+
+
+def _put_thread_views(
+    db: sqlite3.Connection, keyed: Sequence[tuple[Shard, set[tuple[str, str]]]]
+) -> None:
+    """The thread views of the shards (each with its look-up keys), replacing theirs."""
     threaded = [(s, keys) for s, keys in keyed if s.shard_type in _THREAD_FIELDS]
     db.executemany(
         "DELETE FROM thread_views INDEXED BY thread_views_by_shard "
@@ -1023,7 +1030,8 @@ def _fill_thread_views(db: sqlite3.Connection) -> None:
         sorted(_THREAD_FIELDS),
     )
     while part := rows.fetchmany(1000):
-        _index_many(db, [_shard(doc, etag) for doc, etag in part])
+        shards = [_shard(doc, etag) for doc, etag in part]
+        _put_thread_views(db, [(s, index_keys(s)) for s in shards])  # their keys are there
 
 
 class _Transaction:
