@@ -24,6 +24,7 @@ from core.exceptions import ConcurrencyError, WritesLostError
 from linking.service import Linker
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
+from shards.model import WriteKind
 from shards.sqlite import MAX_HOLD, SqliteShardStore
 from tests.fixtures.shards import NullLinkWriter
 from tests.fixtures.shards import draft as shard_draft
@@ -124,6 +125,54 @@ async def test_a_file_from_before_thread_views_gets_them_when_opened(tmp_path: P
     assert sorted(views, key=lambda v: v.id) == sorted(expected, key=lambda v: v.id)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+
+
+async def test_a_file_whose_shards_are_clustered_by_id_is_rebuilt_as_a_rowid_table(
+    tmp_path: Path,
+) -> None:
+    """A database from before version 2 (`shards` `WITHOUT ROWID`): opening it moves every
+    shard to the rowid table, once; reads, look-ups and upserts go on as before."""
+    path = tmp_path / "old.db"
+    account = shard_draft(T, "sf", "account", "Account", "a1", {"name": "Fabrikam"})
+    contact = shard_draft(T, "sf", "contact", "Contact", "c1", {"email": "p@fabrikam.com"})
+    async with SqliteShardStore(path) as store:
+        await ensure_shard_types(store)
+        await store.upsert_many([account, contact])
+        before = await store.get(T, contact.id)
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.executescript(
+            """
+            BEGIN;
+            CREATE TABLE old (tenant_id TEXT NOT NULL, id TEXT NOT NULL,
+                shard_type TEXT NOT NULL, etag TEXT NOT NULL, doc TEXT NOT NULL,
+                PRIMARY KEY (tenant_id, id)) WITHOUT ROWID;
+            INSERT INTO old SELECT tenant_id, id, shard_type, etag, doc FROM shards;
+            DROP TABLE shards;
+            ALTER TABLE old RENAME TO shards;
+            CREATE INDEX shards_by_type ON shards (tenant_id, shard_type, id);
+            PRAGMA user_version = 1;
+            COMMIT;
+            """
+        )
+    async with SqliteShardStore(path) as store:
+        assert await store.get(T, contact.id) == before
+        found = await store.find(T, "Contact", "email", ["p@fabrikam.com"])
+        assert [s.id for s in found] == [contact.id]
+        (again,) = await store.upsert_many([account])
+        assert again.kind is WriteKind.UNCHANGED
+        renamed = shard_draft(
+            T, "sf", "account", "Account", "a1", {"name": "Fabrikam Logistics"}, event_id="e2"
+        )
+        (updated,) = await store.upsert_many([renamed])
+        assert updated.shard.version == 2
+        page = await store.query(T, shard_type="Account", limit=10)
+        assert [s.structured_data["name"] for s in page.items] == ["Fabrikam Logistics"]
+    with sqlite3.connect(path) as conn:
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'shards'").fetchone()
+        assert "WITHOUT ROWID" not in sql.upper()
+        assert conn.execute("SELECT COUNT(*) FROM shards").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def _committed_readers(path: Path, target: str) -> int:
