@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS {name} (
 );
 """
 _SCHEMA = (
-    _SHARDS.format(name="shards")
+    _SHARDS.format(name="shards")  # noqa: S608  # a fixed name
     + """
 CREATE INDEX IF NOT EXISTS shards_by_type ON shards (tenant_id, shard_type, id);
 CREATE TABLE IF NOT EXISTS shard_keys (
@@ -128,6 +128,27 @@ CREATE TABLE IF NOT EXISTS thread_views (
     PRIMARY KEY (tenant_id, shard_type, thread_id, shard_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS thread_views_by_shard ON thread_views (tenant_id, shard_id);
+CREATE TABLE IF NOT EXISTS thread_seq (
+    tenant_id  TEXT NOT NULL,
+    shard_type TEXT NOT NULL,
+    thread_id  TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, shard_type, thread_id)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS thread_view_added AFTER INSERT ON thread_views BEGIN
+    INSERT INTO thread_seq VALUES (NEW.tenant_id, NEW.shard_type, NEW.thread_id, 1)
+    ON CONFLICT (tenant_id, shard_type, thread_id) DO UPDATE SET seq = seq + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS thread_view_removed AFTER DELETE ON thread_views BEGIN
+    INSERT INTO thread_seq VALUES (OLD.tenant_id, OLD.shard_type, OLD.thread_id, 1)
+    ON CONFLICT (tenant_id, shard_type, thread_id) DO UPDATE SET seq = seq + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS thread_view_changed AFTER UPDATE ON thread_views BEGIN
+    INSERT INTO thread_seq VALUES (OLD.tenant_id, OLD.shard_type, OLD.thread_id, 1)
+    ON CONFLICT (tenant_id, shard_type, thread_id) DO UPDATE SET seq = seq + 1;
+    INSERT INTO thread_seq VALUES (NEW.tenant_id, NEW.shard_type, NEW.thread_id, 1)
+    ON CONFLICT (tenant_id, shard_type, thread_id) DO UPDATE SET seq = seq + 1;
+END;
 CREATE TABLE IF NOT EXISTS shard_types (
     id             TEXT PRIMARY KEY,
     schema_version INTEGER NOT NULL,
@@ -146,6 +167,8 @@ _UPSERT = (
 #: ~4 MB): a batch of 500 shards dirties ~1,500 pages, so every batch checkpointed; every
 #: 4,000 a page written by several batches is copied once (docs/decisions.md)
 WAL_CHECKPOINT_PAGES = 4000
+#: threads whose views a store keeps (`_thread_views`)
+THREADS_KEPT = 2_000
 #: `PRAGMA user_version` of a database of this shape: 1, its `thread_views` hold every
 #: threaded shard; 2, `shards` is a rowid table
 _VERSION = 2
@@ -177,6 +200,8 @@ class SqliteShardStore:
         self._inline: sqlite3.Connection | None = None
         #: writes queued on or running on the store's thread
         self._queued = 0
+        #: threads read (`_thread_views`): (tenant, type, thread) → seq, fields, views
+        self._threads: dict[tuple[str, str, str], _Thread] = {}
         #: the `held_writes` block whose transaction is open on `_inline`, and its timer
         self._holder: _Hold | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -352,7 +377,7 @@ class SqliteShardStore:
             return []
         if key == "threadId" and set(fields) <= _THREAD_FIELDS.get(shard_type, frozenset()):
             return await self._read(
-                lambda db: _thread_views(db, tenant_id, shard_type, wanted, fields)
+                lambda db: _thread_views(db, self._threads, tenant_id, shard_type, wanted, fields)
             )
         paths = _view_paths(fields)
         extract = f"json_extract(s.doc, {', '.join('?' * len(paths))})"
@@ -993,26 +1018,61 @@ def _thread_view(shard: Shard) -> str:
     )
 
 
+#: what `_thread_views` keeps of a thread read: its `thread_seq`, the fields asked, the views
+_Thread = tuple[int, tuple[str, ...], list[ShardView]]
+
+
 def _thread_views(
     db: sqlite3.Connection,
+    kept: dict[tuple[str, str, str], _Thread],
     tenant_id: str,
     shard_type: str,
     threads: Sequence[str],
     fields: Sequence[str],
 ) -> list[ShardView]:
-    """`find_views` by thread, from `thread_views`."""
+    """`find_views` by thread, from `thread_views`; a thread unchanged since it was last
+    read (`kept`, by its `thread_seq`) is not read again.
+
+    Each evaluation of a message reads its whole thread: 200 rows for a message in a
+    thread of 200, most of the thread as the last reader saw it. `thread_seq` counts the
+    changes of each thread's rows; triggers keep it, in the transaction of the change,
+    whichever process writes. Its row is read before the thread's: a change committed
+    between the two is read with the older count, and read again next time."""
+    wanted = tuple(fields)
     found: dict[str, ShardView] = {}
-    for chunk, marks in _chunks(threads):
-        for shard_id, view in db.execute(
-            "SELECT shard_id, view FROM thread_views WHERE tenant_id = ? AND shard_type = ? "  # noqa: S608  # placeholders only
-            f"AND thread_id IN ({marks})",
-            (tenant_id, shard_type, *chunk),
-        ):
-            data, occurred, links = json.loads(view)
-            found[shard_id] = _view(
-                shard_id, shard_type, {f: data.get(f) for f in fields}, occurred, links
-            )
+    for thread in threads:
+        key = (tenant_id, shard_type, thread)
+        row = db.execute(
+            "SELECT seq FROM thread_seq WHERE tenant_id = ? AND shard_type = ? AND thread_id = ?",
+            key,
+        ).fetchone()
+        seq = 0 if row is None else int(row[0])
+        known = kept.get(key)
+        if known is None or known[0] != seq or known[1] != wanted:
+            if len(kept) >= THREADS_KEPT:
+                kept.clear()
+            known = kept[key] = (seq, wanted, _thread_rows(db, key, wanted))
+        if len(threads) == 1:
+            return list(known[2])
+        for view in known[2]:
+            found[view.id] = view
     return list(found.values())
+
+
+def _thread_rows(
+    db: sqlite3.Connection, key: tuple[str, str, str], fields: tuple[str, ...]
+) -> list[ShardView]:
+    """The views of one thread's messages, as stored."""
+    _, shard_type, _ = key
+    return [
+        _view(shard_id, shard_type, {f: data.get(f) for f in fields}, occurred, links)
+        for shard_id, view in db.execute(
+            "SELECT shard_id, view FROM thread_views WHERE tenant_id = ? AND shard_type = ? "
+            "AND thread_id = ?",
+            key,
+        )
+        for data, occurred, links in (json.loads(view),)
+    ]
 
 
 def _view(

@@ -26,7 +26,7 @@ from core.exceptions import ConcurrencyError, WritesLostError
 from linking.service import Linker
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
-from shards.model import Link, WriteKind, merge
+from shards.model import Link, ShardDraft, WriteKind, merge
 from shards.sqlite import MAX_HOLD, SqliteShardStore, _doc
 from tests.fixtures.shards import NullLinkWriter
 from tests.fixtures.shards import draft as shard_draft
@@ -205,6 +205,41 @@ def test_a_stored_document_is_the_shard_document_without_its_etag() -> None:
     assert expected.pop("_etag") == "abc"
     assert json.loads(_doc(shard)) == expected
     assert "é" in _doc(shard)  # UTF-8, not escaped
+
+
+async def test_a_thread_read_again_sees_what_another_process_changed_in_it(
+    tmp_path: Path,
+) -> None:
+    """A thread's views are kept by its change count (`thread_seq`, kept by triggers): a
+    message another store (process) adds, moves away or relinks is read the next time."""
+    path = tmp_path / "shared.db"
+
+    def mail(n: int, thread: str, sent: str) -> ShardDraft:
+        data = {"messageId": f"<e{n}@x>", "threadId": thread, "sentAt": sent}
+        return shard_draft(T, "gmail", "email", "Email", f"e{n}", data, event_id=f"e{n}-{thread}")
+
+    async def ids(store: SqliteShardStore, thread: str) -> list[str]:
+        views = await store.find_views(T, "Email", "threadId", [thread], ["sentAt"])
+        return sorted(v.id for v in views)
+
+    first, second = mail(1, "thr-1", "2026-11-01T10:00"), mail(2, "thr-1", "2026-11-02T10:00")
+    async with SqliteShardStore(path) as reader, SqliteShardStore(path) as writer:
+        await ensure_shard_types(writer)
+        await writer.upsert_many([first])
+        assert await ids(reader, "thr-1") == [first.id]
+        assert await ids(reader, "thr-1") == [first.id]  # kept
+        await writer.upsert_many([second])
+        assert await ids(reader, "thr-1") == sorted([first.id, second.id])
+        await writer.upsert_many([mail(1, "thr-2", "2026-11-01T10:00")])  # moved away
+        assert await ids(reader, "thr-1") == [second.id]
+        assert await ids(reader, "thr-2") == [first.id]
+        stored = await writer.get(T, second.id)
+        assert stored is not None and stored.etag is not None
+        link = Link(target_shard_id="o1", target_shard_type="Opportunity", confidence=1.0,
+                    method="thread", status="auto")  # fmt: skip
+        await writer.replace(stored.model_copy(update={"links": [link]}), if_match=stored.etag)
+        (view,) = await reader.find_views(T, "Email", "threadId", ["thr-1"], ["sentAt"])
+        assert [k.target_shard_id for k in view.links] == ["o1"]
 
 
 def _committed_readers(path: Path, target: str) -> int:
