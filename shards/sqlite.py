@@ -784,6 +784,7 @@ class SqliteShardStore:
             current: dict[tuple[str, str], Shard | None] = dict(
                 _get_many(db, {(d.tenant_id, d.id) for d in drafts})
             )
+            existed = {key for key, shard in current.items() if shard is not None}
             written: dict[tuple[str, str], Shard] = {}
             for draft in drafts:
                 key = (draft.tenant_id, draft.id)
@@ -798,7 +799,7 @@ class SqliteShardStore:
             db.executemany(
                 _UPSERT, [(s.tenant_id, s.id, s.shard_type, s.etag, _doc(s)) for s in shards]
             )
-            _index_many(db, shards)
+            _index_many(db, shards, created=written.keys() - existed)
         return outcomes
 
 
@@ -963,41 +964,80 @@ def _chunks(values: Sequence[str], size: int = 500) -> Iterator[tuple[Sequence[s
         yield part, ",".join("?" * len(part))
 
 
-def _index_many(db: sqlite3.Connection, shards: Sequence[Shard]) -> None:
-    """The look-up keys and thread views of `shards`, replacing what they had."""
+def _index_many(
+    db: sqlite3.Connection,
+    shards: Sequence[Shard],
+    *,
+    created: Collection[tuple[str, str]] = frozenset(),
+) -> None:
+    """The look-up keys and thread views of `shards`, replacing what they had: only the
+    rows that differ are written (a relink changes one key of ten, and a thread view left
+    as it was leaves its thread's change count alone). `created`: (tenant, id) of shards
+    this transaction created, which have none yet (not read)."""
     keyed = [(s, index_keys(s)) for s in shards]
+    gone: list[tuple[str, str, str, str, str]] = []
+    new: list[tuple[str, str, str, str, str]] = []
+    for s, keys in keyed:
+        wanted = {(s.shard_type, k, v) for k, v in keys}
+        have: set[tuple[str, str, str]] = set()
+        if (s.tenant_id, s.id) not in created:
+            have = set(
+                db.execute(
+                    "SELECT shard_type, key, value FROM shard_keys INDEXED BY "
+                    "shard_keys_by_shard WHERE tenant_id = ? AND shard_id = ?",
+                    (s.tenant_id, s.id),
+                )
+            )
+        gone += [(s.tenant_id, *row, s.id) for row in have - wanted]
+        new += [(s.tenant_id, *row, s.id) for row in wanted - have]
     db.executemany(
-        "DELETE FROM shard_keys WHERE tenant_id = ? AND shard_id = ?",
-        [(s.tenant_id, s.id) for s in shards],
+        "DELETE FROM shard_keys WHERE tenant_id = ? AND shard_type = ? AND key = ? "
+        "AND value = ? AND shard_id = ?",
+        gone,
     )
     db.executemany(
         "INSERT OR IGNORE INTO shard_keys (tenant_id, shard_type, key, value, shard_id) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(s.tenant_id, s.shard_type, k, v, s.id) for s, keys in keyed for k, v in keys],
+        new,
     )
-    _put_thread_views(db, keyed)
+    _put_thread_views(db, keyed, created)
 
 
 def _put_thread_views(
-    db: sqlite3.Connection, keyed: Sequence[tuple[Shard, set[tuple[str, str]]]]
+    db: sqlite3.Connection,
+    keyed: Sequence[tuple[Shard, set[tuple[str, str]]]],
+    created: Collection[tuple[str, str]] = frozenset(),
 ) -> None:
-    """The thread views of the shards (each with its look-up keys), replacing theirs."""
-    threaded = [(s, keys) for s, keys in keyed if s.shard_type in _THREAD_FIELDS]
+    """The thread views of the shards (each with its look-up keys), replacing theirs
+    (only the rows that differ; `created` as `_index_many`)."""
+    gone: list[tuple[str, str, str, str]] = []
+    new: list[tuple[str, str, str, str, str]] = []
+    for s, keys in keyed:
+        if s.shard_type not in _THREAD_FIELDS:
+            continue
+        threads = [v for k, v in keys if k == "threadId"]
+        view = _thread_view(s) if threads else ""
+        wanted = {(s.shard_type, thread, view) for thread in threads}
+        have: set[tuple[str, str, str]] = set()
+        if (s.tenant_id, s.id) not in created:
+            have = set(
+                db.execute(
+                    "SELECT shard_type, thread_id, view FROM thread_views INDEXED BY "
+                    "thread_views_by_shard WHERE tenant_id = ? AND shard_id = ?",
+                    (s.tenant_id, s.id),
+                )
+            )
+        gone += [(s.tenant_id, t, thread, s.id) for t, thread, _ in have - wanted]
+        new += [(s.tenant_id, t, thread, s.id, v) for t, thread, v in wanted - have]
     db.executemany(
-        "DELETE FROM thread_views INDEXED BY thread_views_by_shard "
-        "WHERE tenant_id = ? AND shard_id = ?",
-        [(s.tenant_id, s.id) for s, _ in threaded],
+        "DELETE FROM thread_views WHERE tenant_id = ? AND shard_type = ? AND thread_id = ? "
+        "AND shard_id = ?",
+        gone,
     )
     db.executemany(
-        "INSERT OR IGNORE INTO thread_views (tenant_id, shard_type, thread_id, shard_id, view) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [
-            (s.tenant_id, s.shard_type, thread, s.id, view)
-            for s, keys in threaded
-            if (threads := [v for k, v in keys if k == "threadId"])
-            for view in (_thread_view(s),)
-            for thread in threads
-        ],
+        "INSERT OR REPLACE INTO thread_views (tenant_id, shard_type, thread_id, shard_id, "
+        "view) VALUES (?, ?, ?, ?, ?)",
+        new,
     )
 
 

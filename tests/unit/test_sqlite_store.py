@@ -26,6 +26,7 @@ from core.exceptions import ConcurrencyError, WritesLostError
 from linking.service import Linker
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
+from shards.keys import index_keys
 from shards.model import Link, ShardDraft, WriteKind, merge
 from shards.sqlite import MAX_HOLD, SqliteShardStore, _doc
 from tests.fixtures.shards import NullLinkWriter
@@ -240,6 +241,37 @@ async def test_a_thread_read_again_sees_what_another_process_changed_in_it(
         await writer.replace(stored.model_copy(update={"links": [link]}), if_match=stored.etag)
         (view,) = await reader.find_views(T, "Email", "threadId", ["thr-1"], ["sentAt"])
         assert [k.target_shard_id for k in view.links] == ["o1"]
+
+
+async def test_an_update_rewrites_only_the_keys_and_views_that_changed(tmp_path: Path) -> None:
+    """The look-up keys follow an update (the old address finds nothing), and a new version
+    whose thread view is as before leaves its thread's change count alone."""
+    path = tmp_path / "keys.db"
+
+    def mail(version: int, sender: str, sent: str) -> ShardDraft:
+        data = {"messageId": "<e1@x>", "threadId": "thr-1", "sentAt": sent,
+                "from": {"email": sender}, "subject": f"v{version}"}  # fmt: skip
+        return shard_draft(T, "gmail", "email", "Email", "e1", data, event_id=f"v{version}")
+
+    def rows(sql: str) -> list[tuple[object, ...]]:
+        with sqlite3.connect(path) as conn:
+            return sorted(conn.execute(sql).fetchall())
+
+    seq = "SELECT seq FROM thread_seq WHERE thread_id = 'thr-1'"
+    async with SqliteShardStore(path) as store:
+        await ensure_shard_types(store)
+        (first,) = await store.upsert_many([mail(1, "ana@fabrikam.com", "2026-11-01T10:00")])
+        assert rows(seq) == [(1,)]
+        (second,) = await store.upsert_many([mail(2, "ana@fabrikam.com", "2026-11-01T10:00")])
+        assert second.shard.version == 2  # a new subject: the view (times, links) unchanged
+        assert rows(seq) == [(1,)]
+        (third,) = await store.upsert_many([mail(3, "bo@contoso.com", "2026-11-03T10:00")])
+        assert rows(seq) == [(3,)]  # the view changed: its row removed and written
+        assert await store.find(T, "Email", "participant", ["ana@fabrikam.com"]) == []
+        found = await store.find(T, "Email", "participant", ["bo@contoso.com"])
+        assert [s.id for s in found] == [first.shard.id]
+        expected = sorted((T, "Email", k, v, first.shard.id) for k, v in index_keys(third.shard))
+        assert rows("SELECT * FROM shard_keys") == expected
 
 
 def _committed_readers(path: Path, target: str) -> int:
