@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, Protocol
@@ -38,6 +40,48 @@ logger = logging.getLogger(__name__)
 Order = tuple[datetime, str]
 Ordered = tuple[Order, ShardView]
 
+
+@dataclass(frozen=True, slots=True)
+class _Thread:
+    """A thread's messages as read (`Linker._thread`), in order, with what an evaluation
+    asks of them in less than one pass over them: the place of an order (bisect), the
+    place of an id, and the places of the messages with links (the only ones that pass
+    anything on: the rules read a thread only as the links of its earlier messages)."""
+
+    ordered: list[Ordered]
+    orders: list[Order]
+    places: dict[str, int]
+    linked: list[int]
+
+    @classmethod
+    def of(cls, views: Iterable[ShardView]) -> _Thread:
+        ordered = _ordered(views)
+        return cls(
+            ordered,
+            [order for order, _ in ordered],
+            {view.id: i for i, (_, view) in enumerate(ordered)},
+            [i for i, (_, view) in enumerate(ordered) if view.links],
+        )
+
+    def linked_before(self, at: Order, shard_id: str) -> list[ShardView]:
+        """The messages with links before `at` (not `shard_id`)."""
+        end = bisect_left(self.orders, at)
+        return [
+            view
+            for i in self.linked[: bisect_left(self.linked, end)]
+            if (view := self.ordered[i][1]).id != shard_id
+        ]
+
+    def is_after(self, view_id: str, at: Order) -> bool:
+        """Whether the thread holds `view_id` after `at`."""
+        place = self.places.get(view_id)
+        return place is not None and self.orders[place] > at
+
+    def others(self, shard_id: str) -> list[Ordered]:
+        """The thread without `shard_id`."""
+        return [o for o in self.ordered if o[1].id != shard_id]
+
+
 #: Activity types whose messages form threads (the rules' `account_thread`, ...).
 _THREADED = {t: kind.time_fields for t in ("Email", "Message") if (kind := kind_of(t))}
 #: what `_concerned` reads of changed CRM records, of an account's contacts, of activities
@@ -50,6 +94,8 @@ _TIME_FIELDS = tuple(
 _INHERITS_NOTHING = hashlib.sha1(b"", usedforsecurity=False).hexdigest()[:16]
 #: Accounts fetched above an activity's accounts (`parentId` chains): a bound on bad data.
 _MAX_ANCESTORS = 50
+#: threads a linker keeps in order (`Linker._thread`)
+_THREADS_KEPT = 1_000
 
 
 class LinkWriter(Protocol):
@@ -83,6 +129,8 @@ class Linker:
         self._cascade_limit = cascade_limit
         #: CRM records read during the current batch (`batch`); None: read afresh
         self._reads: CrmReads | None = None
+        #: (tenant, thread id) → its views as last read, and as a `_Thread` (`_thread`)
+        self._threads: dict[tuple[str, str], tuple[list[ShardView], _Thread]] = {}
 
     @contextmanager
     def batch(self, max_age: float = MAX_AGE) -> Iterator[None]:
@@ -169,7 +217,7 @@ class Linker:
 
     async def _link(
         self, tenant_id: str, shard_id: str
-    ) -> tuple[bool, Shard | None, list[Ordered] | None]:
+    ) -> tuple[bool, Shard | None, _Thread | None]:
         """`link`; the activity as stored after it, and the other messages of its thread
         when it read them (linking writes only the activity: `_followers` reuses both)."""
         shard = await self._store.get(tenant_id, shard_id)
@@ -180,11 +228,11 @@ class Linker:
         now = datetime.now(UTC)
         decision = Decision()
         looked_at: dict[str, str] = {}
-        thread: list[Ordered] | None = None
+        thread: _Thread | None = None
         if activity is not None:
             thread = await self._thread(shard)
-            at = activity_order(shard)
-            earlier = [s for order, s in thread if order < at]
+            # the earlier messages with links: those without pass nothing on (below)
+            earlier = thread.linked_before(activity_order(shard), shard.id)
             context = await self._context(shard, activity, tenant_id, earlier)
             found = candidates(activity, context, tenant)
             decision = decide(activity, found, tenant, context.decided)
@@ -295,22 +343,31 @@ class Linker:
                 todo.append(shard.structured_data.get("parentId"))
         return found
 
-    async def _thread(self, shard: Shard) -> list[Ordered]:
+    async def _thread(self, shard: Shard) -> _Thread:
         """The other messages of the shard's thread (Email and Message), as much of them as
         linking reads: their times and links (`ShardStore.find_views`), in thread order
         (`activity_order` of each, worked out once per evaluation)."""
         thread_id = shard.structured_data.get("threadId")
         if not isinstance(thread_id, str | int) or not str(thread_id).strip():
-            return []
+            return _NO_THREAD
         found: list[ShardView] = []
         for shard_type, fields in _THREADED.items():
             found += await self._store.find_views(
                 shard.tenant_id, shard_type, "threadId", [str(thread_id).strip()], fields
             )
-        return _ordered(s for s in found if s.id != shard.id)
+        # The store hands out the views of a thread it has not seen change as the same
+        # objects, and a list compares its items by identity first: the same thread as
+        # last time costs one pass in C, not the ordering again.
+        key = (shard.tenant_id, str(thread_id).strip())
+        kept = self._threads.get(key)
+        if kept is None or kept[0] != found:
+            if len(self._threads) >= _THREADS_KEPT:
+                self._threads.clear()
+            kept = self._threads[key] = (found, _Thread.of(found))
+        return kept[1]
 
     async def _followers(
-        self, tenant_id: str, shard_id: str, shard: Shard | None, thread: list[Ordered] | None
+        self, tenant_id: str, shard_id: str, shard: Shard | None, thread: _Thread | None
     ) -> list[str]:
         """Messages whose view of this one is out of date: later ones of its thread that did
         not see its links as they are now, and those that read it but should not have (it
@@ -318,20 +375,29 @@ class Linker:
         evaluation left it in the store (None: not there); `thread`: its thread's other
         messages as the evaluation just read them (None: not read)."""
         readers = await self._store.link_readers(tenant_id, shard_id)
-        later: dict[str, ShardView] = {}
-        covered: set[str] = set()
+        stale: list[Shard | ShardView] = []
+        left: set[str] = set(readers)  # readers not later in its thread
         if shard is not None:
             at = activity_order(shard)
-            others = thread if thread is not None else await self._thread(shard)
-            later = {s.id: s for order, s in others if order > at}
-            covered = _covered_in(shard, at, others)
-        now = inherited(shard) if shard is not None else None
-        stale: list[Shard | ShardView] = [
-            s
-            for s in later.values()
-            if readers.get(s.id) != now and not (s.id not in readers and s.id in covered)
-        ]
-        gone = [await self._store.get(tenant_id, i) for i in sorted(readers.keys() - later.keys())]
+            whole = thread if thread is not None else await self._thread(shard)
+            now = inherited(shard)
+            if _thread_map(shard.links):
+                others = whole.others(shard.id)
+                covered = _covered_in(shard, at, others)
+                for order, s in others:
+                    if order > at:
+                        left.discard(s.id)
+                        if readers.get(s.id) != now and (s.id in readers or s.id not in covered):
+                            stale.append(s)
+            else:
+                # It passes nothing on: every later message is covered (`_covered_in`),
+                # so only those that read it can be out of date.
+                for reader, seen in readers.items():
+                    if reader != shard.id and whole.is_after(reader, at):
+                        left.discard(reader)
+                        if seen != now:
+                            stale.append(whole.ordered[whole.places[reader]][1])
+        gone = [await self._store.get(tenant_id, i) for i in sorted(left)]
         stale += [s for s in gone if s is not None]
         return [s.id for s in sorted(stale, key=activity_order)]
 
@@ -559,6 +625,10 @@ def activity_order(shard: Shard | ShardView) -> Order:
 def _ordered(shards: Iterable[ShardView]) -> list[Ordered]:
     """The shards with their `activity_order`, in that order."""
     return sorted(((_view_order(s), s) for s in shards), key=itemgetter(0))
+
+
+#: the thread of a message without a thread id
+_NO_THREAD = _Thread([], [], {}, [])
 
 
 #: view id → (the view, its `activity_order`); `_view_order`

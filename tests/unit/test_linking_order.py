@@ -429,3 +429,39 @@ def test_a_thread_of_unlinked_messages_records_nothing_until_they_link() -> None
                     assert set(readers) == {f"em-{j}" for j in range(i + 1, n)}
 
     asyncio.run(deliver())
+
+
+def test_later_messages_lose_what_an_earlier_message_stops_passing_on() -> None:
+    """A thread whose first message is linked through its sender's contact, and whose
+    replies come from an address nothing in the CRM names: the replies inherit the link.
+    When the contact is deleted, the first message loses its link and passes nothing on;
+    the replies, which looked at nothing but the thread, must lose it too (only the
+    thread's follow-ups reach them)."""
+    crm = [_account(0, 1, "acme.com", False), _contact(0, 1, PEOPLE[2], 0, False)]
+    mails = [
+        _email(0, 1, PEOPLE[2], [REPS[0]], 0, 1, "Re: Rollout plan"),
+        _email(1, 1, PEOPLE[4], [REPS[0]], 0, 2, "Re: Rollout plan"),
+        _email(2, 1, PEOPLE[4], [REPS[0]], 0, 3, "Re: Rollout plan"),
+    ]
+
+    async def deliver() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            async with SqliteShardStore(Path(folder) / "s.db") as store:
+                await ensure_shard_types(store)
+                linker = Linker(store, TENANTS, Announced())
+
+                async def write(op: Write) -> None:
+                    for outcome in await store.upsert_many([_draft(op)]):
+                        await linker.process([shard_event(outcome)])
+
+                for op in [*crm, *mails]:
+                    await write(op)
+                linked = {
+                    s.id: {k.target_shard_id for k in s.links} for s in await _activities(store)
+                }
+                assert linked == {"em-0": {"acc-0", "con-0"}, "em-1": {"acc-0"}, "em-2": {"acc-0"}}
+                assert set(await store.link_readers(T, "em-0")) == {"em-1", "em-2"}
+                await write(_contact(0, 2, PEOPLE[2], 0, True))
+                assert not [s.id for s in await _activities(store) if s.links]
+
+    asyncio.run(deliver())
