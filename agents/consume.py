@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import faust
@@ -11,6 +12,7 @@ from agents.deps import AgentDeps
 from agents.pipeline import ShardPipeline
 from core.tenants import TenantConfig
 from shards.model import ShardDraft, WriteOutcome
+from streams.batch_delivery import batched_stream
 from streams.consuming import batches
 from streams.models import RawEvent
 
@@ -47,8 +49,29 @@ def define_shard_agent(
             concurrency=concurrency,
             stage=stage,
         )
-        async for batch in batches(stream, settings.AGENT_BATCH_SIZE, settings.AGENT_BATCH_WINDOW):
-            await pipeline.process(batch)
+        # Delivered in chunks, a light agent's batch is acknowledged after the next one's
+        # body: its write (the store's thread, SQLite's C code without the GIL) overlaps
+        # the next batch's parsing and mapping on the event loop. The writes stay in
+        # order (mapping is synchronous, so each batch asks the one store thread before
+        # the next does) and each body waits for the batch before it. Heavy agents
+        # (extraction, transcription) keep one batch at a time: theirs finish out of order.
+        lag = batched_stream(stream) and stage == "map"
+        size, window = settings.AGENT_BATCH_SIZE, settings.AGENT_BATCH_WINDOW
+        before: asyncio.Future[list[WriteOutcome]] | None = None
+        try:
+            async for batch in batches(stream, size, window, lag=lag):
+                if not lag:
+                    await pipeline.process(batch)
+                    continue
+                this = asyncio.ensure_future(pipeline.process(batch)) if batch else None
+                try:
+                    if before is not None:
+                        await before
+                finally:
+                    before = this
+        finally:
+            if before is not None and not before.done():
+                before.cancel()  # not acknowledged: delivered again
 
     consume.__name__ = consume.__qualname__ = name
     consume.__doc__ = doc

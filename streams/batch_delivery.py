@@ -169,11 +169,18 @@ class BatchingTransport(TrueEndTransport):
 
 
 async def take_records(
-    stream: Any, size: int, within: float
+    stream: Any, size: int, within: float, *, lag: bool = False
 ) -> AsyncGenerator[list[EventT[Any]], None]:
     """The stream's events as lists of up to `size` *records* (a chunk counts its
     records), or what arrived within `within` seconds; each list acknowledged once the
     loop body that took it returns.
+
+    `lag`: each list acknowledged once the body that took the *next* one returns, so a
+    body may leave its list's work running while the next list is taken (it must finish
+    the previous list's work before it returns). When nothing more arrives within
+    `within`, an empty list is taken for that. A list taken by a body that did not
+    return (the loop left by an error or cancellation) is never acknowledged, nor the
+    one before it: both are delivered again.
 
     Faust's `Stream.take_events` counts events, and a chunk is one event: its lists would
     hold `size` chunks, or one chunk at a time (`size` 1) however small the chunks are (a
@@ -216,18 +223,26 @@ async def take_records(
     stream.enable_acks = False  # acknowledged here, once the body is done with them
     stream.add_processor(add_to_buffer)
     stream._enable_passive(channel_it)
+    previous: list[EventT[Any]] = []  # `lag`: taken by the last body, not acknowledged
     try:
         while not stream.should_stop:
             await stream.wait_for_stopped(full, timeout=within)
-            if events:
+            if events or previous:
                 consuming = asyncio.get_running_loop().create_future()
+                returned = False
                 try:
                     yield list(events)
+                    returned = True
                 finally:
                     taken = list(events)
                     events.clear()
                     held[0] = 0
-                    for event in taken:
+                    if lag:
+                        done = previous if returned else []
+                        previous = taken if returned else []
+                    else:
+                        done = taken
+                    for event in done:
                         await stream.ack(event)
                     notify(consuming)
                     full.clear()

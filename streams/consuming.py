@@ -16,26 +16,34 @@ __all__ = ["batches", "event_batches", "parse_each", "records_of"]
 M = TypeVar("M", bound=BaseModel)
 
 
-async def event_batches(stream: Any, size: int, within: float) -> AsyncIterator[list[Any]]:
+async def event_batches(
+    stream: Any, size: int, within: float, *, lag: bool = False
+) -> AsyncIterator[list[Any]]:
     """The stream's Faust events (records, or chunks of them: `records_of`), up to `size`
     records at once or what arrived `within` seconds; acknowledged as `batches`."""
     if batched_stream(stream):
-        async for events in take_records(stream, size, within):
+        async for events in take_records(stream, size, within, lag=lag):
             yield events
+    elif lag:
+        message = "a lagging acknowledgement needs a stream delivered in chunks"
+        raise ValueError(message)
     else:
         async for events in stream.take_events(size, within=within):
             yield events
 
 
-async def batches(stream: Any, size: int, within: float) -> AsyncIterator[list[IncomingEvent]]:
+async def batches(
+    stream: Any, size: int, within: float, *, lag: bool = False
+) -> AsyncIterator[list[IncomingEvent]]:
     """The stream's records, up to `size` at once or what arrived `within` seconds.
 
     On a stream delivered in chunks (`streams.batch_delivery`) the count is of records,
     not chunks (`take_records`); a chunk is never split. Offsets are acknowledged by
-    Faust after the loop body that took the batch returns, so that body must not raise
-    (it dead-letters instead).
+    Faust after the loop body that took the batch returns (`lag`: after the body that
+    took the next one, `take_records`), so that body must not raise (it dead-letters
+    instead).
     """
-    async for events in event_batches(stream, size, within):
+    async for events in event_batches(stream, size, within, lag=lag):
         yield [record for e in events for record in records_of(e)]
 
 

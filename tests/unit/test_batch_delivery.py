@@ -136,49 +136,51 @@ async def test_offsets_missing_between_chunks_do_not_hold_the_commit() -> None:
     assert c._new_offset(RAW) == 80
 
 
+class _Stream:
+    """The parts of a Faust stream `take_records` uses (as `take_events` does)."""
+
+    def __init__(self, values: list[Any]) -> None:
+        self.channel = values
+        self.values = values
+        self.enable_acks = True
+        self.should_stop = False
+        self.current_event: Any = None
+        self._processors: list[Any] = []
+        self.acked: list[Any] = []
+        self.log = SimpleNamespace(exception=lambda *a: None, error=lambda *a: None)
+
+    def add_processor(self, fun: Any) -> None:
+        self._processors.append(fun)
+
+    def _enable_passive(self, channel: Any) -> None:
+        async def feed() -> None:
+            for value in self.values:
+                self.current_event = SimpleNamespace(value=value)
+                for fun in self._processors:
+                    await fun(value)
+
+        asyncio.get_running_loop().create_task(feed())
+
+    async def wait(self, event: asyncio.Event) -> None:
+        await event.wait()
+
+    async def wait_for_stopped(self, event: asyncio.Event, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    async def ack(self, event: Any) -> None:
+        self.acked.append(event.value)
+
+    async def crash(self, exc: BaseException) -> None:
+        raise AssertionError(exc)
+
+
+def _chunk(n: int) -> RecordBatch:
+    return RecordBatch(SimpleNamespace(offset=i) for i in range(n))  # type: ignore[misc]
+
+
 async def test_take_records_counts_records_not_chunks() -> None:
-    class Stream:
-        """The parts of a Faust stream `take_records` uses (as `take_events` does)."""
-
-        def __init__(self, values: list[Any]) -> None:
-            self.channel = values
-            self.values = values
-            self.enable_acks = True
-            self.should_stop = False
-            self.current_event: Any = None
-            self._processors: list[Any] = []
-            self.acked: list[Any] = []
-            self.log = SimpleNamespace(exception=lambda *a: None, error=lambda *a: None)
-
-        def add_processor(self, fun: Any) -> None:
-            self._processors.append(fun)
-
-        def _enable_passive(self, channel: Any) -> None:
-            async def feed() -> None:
-                for value in self.values:
-                    self.current_event = SimpleNamespace(value=value)
-                    for fun in self._processors:
-                        await fun(value)
-
-            asyncio.get_running_loop().create_task(feed())
-
-        async def wait(self, event: asyncio.Event) -> None:
-            await event.wait()
-
-        async def wait_for_stopped(self, event: asyncio.Event, timeout: float) -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
-
-        async def ack(self, event: Any) -> None:
-            self.acked.append(event.value)
-
-        async def crash(self, exc: BaseException) -> None:
-            raise AssertionError(exc)
-
-    def chunk(n: int) -> RecordBatch:
-        return RecordBatch(SimpleNamespace(offset=i) for i in range(n))  # type: ignore[misc]
-
-    stream = Stream([chunk(300), chunk(300), chunk(5), b"one record", chunk(2)])
+    stream = _Stream([_chunk(300), _chunk(300), _chunk(5), b"one record", _chunk(2)])
     taken = []
     async for events in take_records(stream, size=500, within=0.2):
         taken.append([e.value for e in events])
@@ -187,6 +189,28 @@ async def test_take_records_counts_records_not_chunks() -> None:
             stream.should_stop = True
     assert [[len(v) for v in t] for t in taken] == [[300, 300], [5, 10, 2]]
     assert stream.enable_acks
+
+
+async def test_take_records_with_lag_acknowledges_a_list_after_the_next_body() -> None:
+    """`lag`: a list is acknowledged once the body that took the next one returns; when
+    nothing more arrives an empty list is taken to finish the last one; a body that does
+    not return leaves its list and the one before unacknowledged."""
+    stream = _Stream([_chunk(300), _chunk(300), _chunk(5)])
+    taken: list[list[Any]] = []
+    async for events in take_records(stream, size=500, within=0.2, lag=True):
+        taken.append([e.value for e in events])
+        assert stream.acked == [v for t in taken[:-2] for v in t]
+        if not events:
+            stream.should_stop = True
+    assert [[len(v) for v in t] for t in taken] == [[300, 300], [5], []]
+    assert [len(v) for v in stream.acked] == [300, 300, 5]
+
+    stream = _Stream([_chunk(300), _chunk(300), _chunk(5)])
+    lists = take_records(stream, size=500, within=0.2, lag=True)
+    assert len(await anext(lists)) == 2
+    assert len(await anext(lists)) == 1  # the first body returned
+    await lists.aclose()  # the second did not (an error, a cancellation)
+    assert stream.acked == []
 
 
 def test_canary_the_faust_internals_batch_delivery_relies_on() -> None:
