@@ -94,8 +94,9 @@ _TIME_FIELDS = tuple(
 _INHERITS_NOTHING = hashlib.sha1(b"", usedforsecurity=False).hexdigest()[:16]
 #: Accounts fetched above an activity's accounts (`parentId` chains): a bound on bad data.
 _MAX_ANCESTORS = 50
-#: threads a linker keeps in order (`Linker._thread`)
+#: threads, and views in all, a linker keeps in order (`Linker._thread`)
 _THREADS_KEPT = 1_000
+_VIEWS_KEPT = 50_000
 
 
 class LinkWriter(Protocol):
@@ -361,7 +362,8 @@ class Linker:
         key = (shard.tenant_id, str(thread_id).strip())
         kept = self._threads.get(key)
         if kept is None or kept[0] != found:
-            if len(self._threads) >= _THREADS_KEPT:
+            held = sum(len(views) for views, _ in self._threads.values())
+            if len(self._threads) >= _THREADS_KEPT or held + len(found) > _VIEWS_KEPT:
                 self._threads.clear()
             kept = self._threads[key] = (found, _Thread.of(found))
         return kept[1]

@@ -167,8 +167,9 @@ _UPSERT = (
 #: ~4 MB): a batch of 500 shards dirties ~1,500 pages, so every batch checkpointed; every
 #: 4,000 a page written by several batches is copied once (docs/decisions.md)
 WAL_CHECKPOINT_PAGES = 4000
-#: threads whose views a store keeps (`_thread_views`)
+#: threads, and views in all, a store keeps (`_thread_views`; a view ~1 KB)
 THREADS_KEPT = 2_000
+VIEWS_KEPT = 50_000
 #: `PRAGMA user_version` of a database of this shape: 1, its `thread_views` hold every
 #: threaded shard; 2, `shards` is a rowid table
 _VERSION = 2
@@ -1089,14 +1090,19 @@ def _thread_views(
         seq = 0 if row is None else int(row[0])
         known = kept.get(key)
         if known is None or known[0] != seq or known[1] != wanted:
-            if len(kept) >= THREADS_KEPT:
+            rows = _thread_rows(db, key, wanted)
+            if len(kept) >= THREADS_KEPT or _views_kept(kept) + len(rows) > VIEWS_KEPT:
                 kept.clear()
-            known = kept[key] = (seq, wanted, _thread_rows(db, key, wanted))
+            known = kept[key] = (seq, wanted, rows)
         if len(threads) == 1:
             return list(known[2])
         for view in known[2]:
             found[view.id] = view
     return list(found.values())
+
+
+def _views_kept(kept: dict[tuple[str, str, str], _Thread]) -> int:
+    return sum(len(views) for _, _, views in kept.values())
 
 
 def _thread_rows(

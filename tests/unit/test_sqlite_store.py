@@ -274,6 +274,27 @@ async def test_an_update_rewrites_only_the_keys_and_views_that_changed(tmp_path:
         assert rows("SELECT * FROM shard_keys") == expected
 
 
+async def test_the_threads_a_store_keeps_are_bounded_by_their_views(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `VIEWS_KEPT` views the kept threads are dropped (and read again when asked)."""
+    monkeypatch.setattr("shards.sqlite.VIEWS_KEPT", 3)
+
+    def mail(n: int, thread: str) -> ShardDraft:
+        data = {"messageId": f"<e{n}@x>", "threadId": thread, "sentAt": f"2026-11-0{n}T10:00"}
+        return shard_draft(T, "gmail", "email", "Email", f"e{n}", data)
+
+    async with SqliteShardStore(tmp_path / "kept.db") as store:
+        await ensure_shard_types(store)
+        await store.upsert_many([mail(1, "a"), mail(2, "a"), mail(3, "b"), mail(4, "b")])
+        for thread, expected in (("a", 2), ("b", 2), ("a", 2)):
+            views = await store.find_views(T, "Email", "threadId", [thread], ["sentAt"])
+            assert len(views) == expected
+            kept = store._threads  # what the bound is about
+            assert sum(len(v) for _, _, v in kept.values()) <= 3
+            assert list(kept) == [(T, "Email", thread)]
+
+
 def _committed_readers(path: Path, target: str) -> int:
     """Link-context rows for `target` another connection sees (what is committed)."""
     with sqlite3.connect(path) as other:
