@@ -791,9 +791,9 @@ class SqliteShardStore:
                 key = (draft.tenant_id, draft.id)
                 outcome = merge(current.get(key), draft, now)
                 if outcome.persist:
-                    shard = outcome.shard.model_copy(update={"etag": _etag()})
-                    written[key] = shard
-                    outcome = dataclasses.replace(outcome, shard=shard)
+                    # the version `merge` just made (a new object, not the stored one)
+                    outcome.shard.etag = _etag()
+                    written[key] = outcome.shard
                 current[key] = outcome.shard
                 outcomes.append(outcome)
             shards = list(written.values())
