@@ -219,8 +219,8 @@ class Linker:
     async def _link(
         self, tenant_id: str, shard_id: str
     ) -> tuple[bool, Shard | None, _Thread | None]:
-        """`link`; the activity as stored after it, and the other messages of its thread
-        when it read them (linking writes only the activity: `_followers` reuses both)."""
+        """`link`; the activity as stored after it, and its thread when it read it
+        (linking writes only the activity: `_followers` reuses both)."""
         shard = await self._store.get(tenant_id, shard_id)
         if shard is None:
             return False, None, None
@@ -345,9 +345,9 @@ class Linker:
         return found
 
     async def _thread(self, shard: Shard) -> _Thread:
-        """The other messages of the shard's thread (Email and Message), as much of them as
-        linking reads: their times and links (`ShardStore.find_views`), in thread order
-        (`activity_order` of each, worked out once per evaluation)."""
+        """The shard's thread (Email and Message; the shard among them once stored), as
+        much of it as linking reads: times and links (`ShardStore.find_views`), in thread
+        order (`activity_order`), kept while the store hands out the same views."""
         thread_id = shard.structured_data.get("threadId")
         if not isinstance(thread_id, str | int) or not str(thread_id).strip():
             return _NO_THREAD
@@ -374,8 +374,8 @@ class Linker:
         """Messages whose view of this one is out of date: later ones of its thread that did
         not see its links as they are now, and those that read it but should not have (it
         moved later, or to another thread, or is gone). `shard`: the activity as the
-        evaluation left it in the store (None: not there); `thread`: its thread's other
-        messages as the evaluation just read them (None: not read)."""
+        evaluation left it in the store (None: not there); `thread`: its thread as the
+        evaluation just read it (None: not read)."""
         readers = await self._store.link_readers(tenant_id, shard_id)
         stale: list[Shard | ShardView] = []
         left: set[str] = set(readers)  # readers not later in its thread
