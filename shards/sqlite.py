@@ -980,15 +980,13 @@ def _index_many(
     new: list[tuple[str, str, str, str, str]] = []
     for s, keys in keyed:
         wanted = {(s.shard_type, k, v) for k, v in keys}
-        have: set[tuple[str, str, str]] = set()
-        if (s.tenant_id, s.id) not in created:
-            have = set(
-                db.execute(
-                    "SELECT shard_type, key, value FROM shard_keys INDEXED BY "
-                    "shard_keys_by_shard WHERE tenant_id = ? AND shard_id = ?",
-                    (s.tenant_id, s.id),
-                )
-            )
+        have = _stored_rows(
+            db,
+            "SELECT shard_type, key, value FROM shard_keys INDEXED BY shard_keys_by_shard "
+            "WHERE tenant_id = ? AND shard_id = ?",
+            s,
+            created,
+        )
         gone += [(s.tenant_id, *row, s.id) for row in have - wanted]
         new += [(s.tenant_id, *row, s.id) for row in wanted - have]
     db.executemany(
@@ -1002,6 +1000,16 @@ def _index_many(
         new,
     )
     _put_thread_views(db, keyed, created)
+
+
+def _stored_rows(
+    db: sqlite3.Connection, select: str, shard: Shard, created: Collection[tuple[str, str]]
+) -> set[tuple[str, str, str]]:
+    """The rows `select` (tenant and shard id bound) finds for the shard; none read for a
+    shard this transaction created (`_index_many`)."""
+    if (shard.tenant_id, shard.id) in created:
+        return set()
+    return set(db.execute(select, (shard.tenant_id, shard.id)))
 
 
 def _put_thread_views(
@@ -1019,15 +1027,13 @@ def _put_thread_views(
         threads = [v for k, v in keys if k == "threadId"]
         view = _thread_view(s) if threads else ""
         wanted = {(s.shard_type, thread, view) for thread in threads}
-        have: set[tuple[str, str, str]] = set()
-        if (s.tenant_id, s.id) not in created:
-            have = set(
-                db.execute(
-                    "SELECT shard_type, thread_id, view FROM thread_views INDEXED BY "
-                    "thread_views_by_shard WHERE tenant_id = ? AND shard_id = ?",
-                    (s.tenant_id, s.id),
-                )
-            )
+        have = _stored_rows(
+            db,
+            "SELECT shard_type, thread_id, view FROM thread_views INDEXED BY "
+            "thread_views_by_shard WHERE tenant_id = ? AND shard_id = ?",
+            s,
+            created,
+        )
         gone += [(s.tenant_id, t, thread, s.id) for t, thread, _ in have - wanted]
         new += [(s.tenant_id, t, thread, s.id, v) for t, thread, v in wanted - have]
     db.executemany(
