@@ -626,30 +626,11 @@ def activity_order(shard: Shard | ShardView) -> Order:
 
 def _ordered(shards: Iterable[ShardView]) -> list[Ordered]:
     """The shards with their `activity_order`, in that order."""
-    return sorted(((_view_order(s), s) for s in shards), key=itemgetter(0))
+    return sorted(((activity_order(s), s) for s in shards), key=itemgetter(0))
 
 
 #: the thread of a message without a thread id
 _NO_THREAD = _Thread([], [], {}, [])
-
-
-#: view id → (the view, its `activity_order`); `_view_order`
-_ORDERS: dict[str, tuple[ShardView, Order]] = {}
-_ORDERS_KEPT = 20_000
-
-
-def _view_order(view: ShardView) -> Order:
-    """`activity_order` of a view, remembered for that very view object: the store hands
-    out the same object for a thread it has read before (`_thread_views` in
-    `shards.sqlite`), and a view is never changed (frozen; its fields not mutated)."""
-    kept = _ORDERS.get(view.id)
-    if kept is not None and kept[0] is view:
-        return kept[1]
-    if len(_ORDERS) >= _ORDERS_KEPT:
-        _ORDERS.clear()
-    order = activity_order(view)
-    _ORDERS[view.id] = (view, order)
-    return order
 
 
 def _strings(*values: Any) -> list[str]:
