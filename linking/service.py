@@ -132,6 +132,8 @@ class Linker:
         self._reads: CrmReads | None = None
         #: (tenant, thread id) → its views as last read, and as a `_Thread` (`_thread`)
         self._threads: dict[tuple[str, str], tuple[list[ShardView], _Thread]] = {}
+        #: the views `_threads` holds, counted as threads are kept
+        self._views_held = 0
 
     @contextmanager
     def batch(self, max_age: float = MAX_AGE) -> Iterator[None]:
@@ -277,6 +279,7 @@ class Linker:
                 suggestions=suggestions,
                 keep=frozenset(s.candidate.target_shard_id for s in decision.suggestions),
                 at=now,
+                read=shard,
             )
         )
         events = link_change_events(tenant_id, shard_id, new, removed, now)
@@ -362,10 +365,12 @@ class Linker:
         key = (shard.tenant_id, str(thread_id).strip())
         kept = self._threads.get(key)
         if kept is None or kept[0] != found:
-            held = sum(len(views) for views, _ in self._threads.values())
+            held = self._views_held - (0 if kept is None else len(kept[0]))
             if len(self._threads) >= _THREADS_KEPT or held + len(found) > _VIEWS_KEPT:
                 self._threads.clear()
+                held = 0
             kept = self._threads[key] = (found, _Thread.of(found))
+            self._views_held = held + len(found)
         return kept[1]
 
     async def _followers(

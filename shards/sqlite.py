@@ -98,7 +98,6 @@ CREATE TABLE IF NOT EXISTS shard_keys (
     shard_id   TEXT NOT NULL,
     PRIMARY KEY (tenant_id, shard_type, key, value, shard_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS shard_keys_by_shard ON shard_keys (tenant_id, shard_id);
 CREATE TABLE IF NOT EXISTS suggested_links (
     tenant_id       TEXT NOT NULL,
     id              TEXT NOT NULL,
@@ -127,7 +126,6 @@ CREATE TABLE IF NOT EXISTS thread_views (
     view       TEXT NOT NULL,
     PRIMARY KEY (tenant_id, shard_type, thread_id, shard_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS thread_views_by_shard ON thread_views (tenant_id, shard_id);
 CREATE TABLE IF NOT EXISTS thread_seq (
     tenant_id  TEXT NOT NULL,
     shard_type TEXT NOT NULL,
@@ -171,8 +169,9 @@ WAL_CHECKPOINT_PAGES = 4000
 THREADS_KEPT = 2_000
 VIEWS_KEPT = 50_000
 #: `PRAGMA user_version` of a database of this shape: 1, its `thread_views` hold every
-#: threaded shard; 2, `shards` is a rowid table
-_VERSION = 2
+#: threaded shard; 2, `shards` is a rowid table; 3, no index of look-up keys or thread
+#: views by shard
+_VERSION = 3
 #: shard type → the structured fields of its view in `thread_views` (`find_views` by
 #: "threadId" asking for no more reads them there)
 _THREAD_FIELDS: dict[str, frozenset[str]] = {
@@ -202,7 +201,7 @@ class SqliteShardStore:
         #: writes queued on or running on the store's thread
         self._queued = 0
         #: threads read (`_thread_views`): (tenant, type, thread) → seq, fields, views
-        self._threads: dict[tuple[str, str, str], _Thread] = {}
+        self._threads = _KeptThreads()
         #: the `held_writes` block whose transaction is open on `_inline`, and its timer
         self._holder: _Hold | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -574,7 +573,7 @@ class SqliteShardStore:
             with _Transaction(conn) as db:
                 shard = None
                 if (relink := write.relink()) is not None:
-                    shard = _update_shard(db, *relink)
+                    shard = _update_shard(db, *relink, before=write.read)
                 if context_changed:
                     _put_link_context(db, tenant_id, shard_id, write.looked_at)
                 raised = [s for s in write.suggestions if _put_suggestion(db, s)]
@@ -752,8 +751,12 @@ class SqliteShardStore:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version < 1:
                     _fill_thread_views(db)
-                if version < 2:  # the versions above
+                if version < 2:
                     _rebuild_shards(db)
+                if version < 3:  # the versions above
+                    # a shard's rows are worked out from its stored version (`_index_many`)
+                    db.execute("DROP INDEX IF EXISTS shard_keys_by_shard")
+                    db.execute("DROP INDEX IF EXISTS thread_views_by_shard")
                 db.execute(f"PRAGMA user_version = {_VERSION}")
         self._conn = conn
 
@@ -782,10 +785,8 @@ class SqliteShardStore:
             if missing:
                 message = f"shard types not in the store: {sorted(missing)}"
                 raise ShardTypeMissingError(message)
-            current: dict[tuple[str, str], Shard | None] = dict(
-                _get_many(db, {(d.tenant_id, d.id) for d in drafts})
-            )
-            existed = {key for key, shard in current.items() if shard is not None}
+            stored = _get_many(db, {(d.tenant_id, d.id) for d in drafts})
+            current: dict[tuple[str, str], Shard | None] = dict(stored)
             written: dict[tuple[str, str], Shard] = {}
             for draft in drafts:
                 key = (draft.tenant_id, draft.id)
@@ -800,7 +801,7 @@ class SqliteShardStore:
             db.executemany(
                 _UPSERT, [(s.tenant_id, s.id, s.shard_type, s.etag, _doc(s)) for s in shards]
             )
-            _index_many(db, shards, created=written.keys() - existed)
+            _index_many(db, [(stored.get((s.tenant_id, s.id)), s) for s in shards])
         return outcomes
 
 
@@ -809,8 +810,17 @@ def _replace(conn: sqlite3.Connection, shard: Shard, if_match: str) -> Shard:
         return _update_shard(db, shard, if_match)
 
 
-def _update_shard(db: sqlite3.Connection, shard: Shard, if_match: str) -> Shard:
-    """Write the shard if it is still at `if_match` (in the caller's transaction)."""
+def _update_shard(
+    db: sqlite3.Connection, shard: Shard, if_match: str, before: Shard | None = None
+) -> Shard:
+    """Write the shard if it is still at `if_match` (in the caller's transaction);
+    `before`: the version at `if_match` when the caller has it (else it is read)."""
+    if before is None or before.etag != if_match:
+        row = db.execute(
+            "SELECT doc, etag FROM shards WHERE tenant_id = ? AND id = ? AND etag = ?",
+            (shard.tenant_id, shard.id, if_match),
+        ).fetchone()
+        before = None if row is None else _shard(*row)
     etag = _etag()
     stored = shard.model_copy(update={"etag": etag})
     cursor = db.execute(
@@ -818,10 +828,10 @@ def _update_shard(db: sqlite3.Connection, shard: Shard, if_match: str) -> Shard:
         "WHERE tenant_id = ? AND id = ? AND etag = ?",
         (shard.shard_type, etag, _doc(stored), shard.tenant_id, shard.id, if_match),
     )
-    if cursor.rowcount != 1:
+    if before is None or cursor.rowcount != 1:
         message = f"shard {shard.id} changed since it was read (etag {if_match})"
         raise ConcurrencyError(message)
-    _index_many(db, [stored])
+    _index_many(db, [(before, stored)])
     return stored
 
 
@@ -965,30 +975,28 @@ def _chunks(values: Sequence[str], size: int = 500) -> Iterator[tuple[Sequence[s
         yield part, ",".join("?" * len(part))
 
 
-def _index_many(
-    db: sqlite3.Connection,
-    shards: Sequence[Shard],
-    *,
-    created: Collection[tuple[str, str]] = frozenset(),
-) -> None:
-    """The look-up keys and thread views of `shards`, replacing what they had: only the
-    rows that differ are written (a relink changes one key of ten, and a thread view left
-    as it was leaves its thread's change count alone). `created`: (tenant, id) of shards
-    this transaction created, which have none yet (not read)."""
-    keyed = [(s, index_keys(s)) for s in shards]
+def _index_many(db: sqlite3.Connection, changes: Sequence[tuple[Shard | None, Shard]]) -> None:
+    """The look-up keys and thread views of each (stored, new) pair's new shard, in place
+    of its stored version's (None: a shard created here): only the rows that differ are
+    written (a relink changes one key of ten, and a thread view left as it was leaves its
+    thread's change count alone).
+
+    A shard's rows are `index_keys` and `_thread_view` of its stored document, so what
+    they were is worked out from the stored version, not read: a shard's rows need no
+    index by shard (version 3 dropped them; each cost as much to keep up as the rows
+    themselves). A change to what `index_keys` or `_thread_view` derive needs a new file
+    version whose migration rebuilds the rows."""
     gone: list[tuple[str, str, str, str, str]] = []
     new: list[tuple[str, str, str, str, str]] = []
-    for s, keys in keyed:
-        wanted = {(s.shard_type, k, v) for k, v in keys}
-        have = _stored_rows(
-            db,
-            "SELECT shard_type, key, value FROM shard_keys INDEXED BY shard_keys_by_shard "
-            "WHERE tenant_id = ? AND shard_id = ?",
-            s,
-            created,
-        )
-        gone += [(s.tenant_id, *row, s.id) for row in have - wanted]
-        new += [(s.tenant_id, *row, s.id) for row in wanted - have]
+    views: list[tuple[Shard, set[tuple[str, str]], set[tuple[str, str]]]] = []
+    for before, after in changes:
+        had = set() if before is None else index_keys(before)
+        keys = index_keys(after)
+        if had != keys:
+            gone += [(after.tenant_id, after.shard_type, k, v, after.id) for k, v in had - keys]
+            new += [(after.tenant_id, after.shard_type, k, v, after.id) for k, v in keys - had]
+        if after.shard_type in _THREAD_FIELDS:
+            views.append((after, _views(before, had), _views(after, keys)))
     db.executemany(
         "DELETE FROM shard_keys WHERE tenant_id = ? AND shard_type = ? AND key = ? "
         "AND value = ? AND shard_id = ?",
@@ -999,47 +1007,48 @@ def _index_many(
         "VALUES (?, ?, ?, ?, ?)",
         new,
     )
-    _put_thread_views(db, keyed, created)
+    _put_thread_views(db, views)
 
 
-def _stored_rows(
-    db: sqlite3.Connection, select: str, shard: Shard, created: Collection[tuple[str, str]]
-) -> set[tuple[str, str, str]]:
-    """The rows `select` (tenant and shard id bound) finds for the shard; none read for a
-    shard this transaction created (`_index_many`)."""
-    if (shard.tenant_id, shard.id) in created:
+def _views(shard: Shard | None, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """(thread, view) of each thread a threaded shard is in, as `thread_views` keeps it."""
+    if shard is None:
         return set()
-    return set(db.execute(select, (shard.tenant_id, shard.id)))
+    threads = [v for k, v in keys if k == "threadId"]
+    if not threads:
+        return set()
+    view = _thread_view(shard)
+    return {(thread, view) for thread in threads}
 
 
 def _put_thread_views(
     db: sqlite3.Connection,
-    keyed: Sequence[tuple[Shard, set[tuple[str, str]]]],
-    created: Collection[tuple[str, str]] = frozenset(),
+    changes: Sequence[tuple[Shard, set[tuple[str, str]], set[tuple[str, str]]]],
 ) -> None:
-    """The thread views of the shards (each with its look-up keys), replacing theirs
-    (only the rows that differ; `created` as `_index_many`)."""
+    """Thread views of threaded shards: (shard, its (thread, view) pairs as stored, and
+    now); only the rows that differ are written."""
     gone: list[tuple[str, str, str, str]] = []
     new: list[tuple[str, str, str, str, str]] = []
-    for s, keys in keyed:
-        if s.shard_type not in _THREAD_FIELDS:
+    changed: list[tuple[str, str, str, str, str]] = []
+    for s, have, wanted in changes:
+        if have == wanted:
             continue
-        threads = [v for k, v in keys if k == "threadId"]
-        view = _thread_view(s) if threads else ""
-        wanted = {(s.shard_type, thread, view) for thread in threads}
-        have = _stored_rows(
-            db,
-            "SELECT shard_type, thread_id, view FROM thread_views INDEXED BY "
-            "thread_views_by_shard WHERE tenant_id = ? AND shard_id = ?",
-            s,
-            created,
-        )
-        gone += [(s.tenant_id, t, thread, s.id) for t, thread, _ in have - wanted]
-        new += [(s.tenant_id, t, thread, s.id, v) for t, thread, v in wanted - have]
+        # a view that changed in a thread it stays in is updated in place (one row
+        # written, where a delete and an insert wrote two)
+        stays = {thread for thread, _ in have} & {thread for thread, _ in wanted}
+        gone += [(s.tenant_id, s.shard_type, t, s.id) for t, _ in have - wanted if t not in stays]
+        for thread, view in wanted - have:
+            row = (s.tenant_id, s.shard_type, thread, s.id, view)
+            (changed if thread in stays else new).append(row)
     db.executemany(
         "DELETE FROM thread_views WHERE tenant_id = ? AND shard_type = ? AND thread_id = ? "
         "AND shard_id = ?",
         gone,
+    )
+    db.executemany(
+        "UPDATE thread_views SET view = ?5 WHERE tenant_id = ?1 AND shard_type = ?2 "
+        "AND thread_id = ?3 AND shard_id = ?4",
+        changed,
     )
     db.executemany(
         "INSERT OR REPLACE INTO thread_views (tenant_id, shard_type, thread_id, shard_id, "
@@ -1069,9 +1078,26 @@ def _thread_view(shard: Shard) -> str:
 _Thread = tuple[int, tuple[str, ...], list[ShardView]]
 
 
+class _KeptThreads(dict[tuple[str, str, str], _Thread]):
+    """The threads a store read, by (tenant, type, thread), with the number of views they
+    hold (`views`, kept as threads are put in, not added up on each read)."""
+
+    views = 0
+
+    def keep(self, key: tuple[str, str, str], thread: _Thread) -> None:
+        if len(self) >= THREADS_KEPT or self.views + len(thread[2]) > VIEWS_KEPT:
+            self.clear()
+            self.views = 0
+        old = self.get(key)
+        if old is not None:
+            self.views -= len(old[2])
+        self[key] = thread
+        self.views += len(thread[2])
+
+
 def _thread_views(
     db: sqlite3.Connection,
-    kept: dict[tuple[str, str, str], _Thread],
+    kept: _KeptThreads,
     tenant_id: str,
     shard_type: str,
     threads: Sequence[str],
@@ -1096,19 +1122,13 @@ def _thread_views(
         seq = 0 if row is None else int(row[0])
         known = kept.get(key)
         if known is None or known[0] != seq or known[1] != wanted:
-            rows = _thread_rows(db, key, wanted)
-            if len(kept) >= THREADS_KEPT or _views_kept(kept) + len(rows) > VIEWS_KEPT:
-                kept.clear()
-            known = kept[key] = (seq, wanted, rows)
+            known = (seq, wanted, _thread_rows(db, key, wanted))
+            kept.keep(key, known)
         if len(threads) == 1:
             return list(known[2])
         for view in known[2]:
             found[view.id] = view
     return list(found.values())
-
-
-def _views_kept(kept: dict[tuple[str, str, str], _Thread]) -> int:
-    return sum(len(views) for _, _, views in kept.values())
 
 
 def _thread_rows(
@@ -1180,7 +1200,7 @@ def _fill_thread_views(db: sqlite3.Connection) -> None:
     )
     while part := rows.fetchmany(1000):
         shards = [_shard(doc, etag) for doc, etag in part]
-        _put_thread_views(db, [(s, index_keys(s)) for s in shards])  # their keys are there
+        _put_thread_views(db, [(s, set(), _views(s, index_keys(s))) for s in shards])
 
 
 class _Transaction:

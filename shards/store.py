@@ -57,6 +57,9 @@ class LinkingWrite:
     #: targets of the pending suggestions it keeps; the others it withdraws
     keep: frozenset[str]
     at: datetime
+    #: the activity as the evaluation read it, when `relinked` (a store may work out what
+    #: the write replaces from it instead of reading it again)
+    read: Shard | None = None
 
     def __post_init__(self) -> None:
         if self.relinked is not None and self.relinked.etag is None:

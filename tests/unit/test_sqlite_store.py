@@ -28,7 +28,9 @@ from processors.startup import ensure_shard_types
 from shards.ids import shard_id
 from shards.keys import index_keys
 from shards.model import Link, ShardDraft, WriteKind, merge
-from shards.sqlite import MAX_HOLD, SqliteShardStore, _doc
+from shards.sqlite import MAX_HOLD, SqliteShardStore, _doc, _shard, _views
+from shards.store import LinkingWrite
+from tests.fixtures.linking_corpus import corpus
 from tests.fixtures.shards import NullLinkWriter
 from tests.fixtures.shards import draft as shard_draft
 from tests.unit.test_linking_reads import ACCOUNT, TENANTS, T, draft, email, seeded
@@ -134,7 +136,8 @@ async def test_a_file_whose_shards_are_clustered_by_id_is_rebuilt_as_a_rowid_tab
     tmp_path: Path,
 ) -> None:
     """A database from before version 2 (`shards` `WITHOUT ROWID`): opening it moves every
-    shard to the rowid table, once; reads, look-ups and upserts go on as before."""
+    shard to the rowid table, once, and drops the indexes by shard (version 3); reads,
+    look-ups and upserts go on as before."""
     path = tmp_path / "old.db"
     account = shard_draft(T, "sf", "account", "Account", "a1", {"name": "Fabrikam"})
     contact = shard_draft(T, "sf", "contact", "Contact", "c1", {"email": "p@fabrikam.com"})
@@ -153,6 +156,8 @@ async def test_a_file_whose_shards_are_clustered_by_id_is_rebuilt_as_a_rowid_tab
             DROP TABLE shards;
             ALTER TABLE old RENAME TO shards;
             CREATE INDEX shards_by_type ON shards (tenant_id, shard_type, id);
+            CREATE INDEX shard_keys_by_shard ON shard_keys (tenant_id, shard_id);
+            CREATE INDEX thread_views_by_shard ON thread_views (tenant_id, shard_id);
             PRAGMA user_version = 1;
             COMMIT;
             """
@@ -174,7 +179,9 @@ async def test_a_file_whose_shards_are_clustered_by_id_is_rebuilt_as_a_rowid_tab
         (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'shards'").fetchone()
         assert "WITHOUT ROWID" not in sql.upper()
         assert conn.execute("SELECT COUNT(*) FROM shards").fetchone()[0] == 2
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        dropped = "SELECT name FROM sqlite_master WHERE name LIKE '%_by_shard'"
+        assert conn.execute(dropped).fetchall() == []  # version 3
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -266,7 +273,7 @@ async def test_an_update_rewrites_only_the_keys_and_views_that_changed(tmp_path:
         assert second.shard.version == 2  # a new subject: the view (times, links) unchanged
         assert rows(seq) == [(1,)]
         (third,) = await store.upsert_many([mail(3, "bo@contoso.com", "2026-11-03T10:00")])
-        assert rows(seq) == [(3,)]  # the view changed: its row removed and written
+        assert rows(seq) == [(3,)]  # the view changed: its row updated (old and new counted)
         assert await store.find(T, "Email", "participant", ["ana@fabrikam.com"]) == []
         found = await store.find(T, "Email", "participant", ["bo@contoso.com"])
         assert [s.id for s in found] == [first.shard.id]
@@ -291,7 +298,7 @@ async def test_the_threads_a_store_keeps_are_bounded_by_their_views(
             views = await store.find_views(T, "Email", "threadId", [thread], ["sentAt"])
             assert len(views) == expected
             kept = store._threads  # what the bound is about
-            assert sum(len(v) for _, _, v in kept.values()) <= 3
+            assert kept.views == sum(len(v) for _, _, v in kept.values()) <= 3
             assert list(kept) == [(T, "Email", thread)]
 
 
@@ -402,3 +409,112 @@ async def test_a_held_commit_that_fails_is_reported_and_loses_only_its_writes(
     finally:
         store._inline = inline
         await store.__aexit__(None, None, None)
+
+
+def _derived_rows(path: Path) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    """The look-up keys and thread views every stored document calls for."""
+    keys: set[tuple[str, ...]] = set()
+    views: set[tuple[str, ...]] = set()
+    with sqlite3.connect(path) as conn:
+        for doc, etag in conn.execute("SELECT doc, etag FROM shards"):
+            shard = _shard(doc, etag)
+            own = index_keys(shard)
+            keys |= {(shard.tenant_id, shard.shard_type, k, v, shard.id) for k, v in own}
+            views |= {
+                (shard.tenant_id, shard.shard_type, thread, shard.id, view)
+                for thread, view in _views(shard, own)
+            }
+    return keys, views
+
+
+def _stored_index_rows(path: Path) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    with sqlite3.connect(path) as conn:
+        return (
+            set(conn.execute("SELECT tenant_id, shard_type, key, value, shard_id FROM shard_keys")),
+            set(
+                conn.execute(
+                    "SELECT tenant_id, shard_type, thread_id, shard_id, view FROM thread_views"
+                )
+            ),
+        )
+
+
+async def test_the_index_rows_are_those_the_stored_documents_call_for_after_every_write(
+    tmp_path: Path,
+) -> None:
+    """What a write replaces is worked out from the stored version (no rows read): after
+    creates, updates that move a message to another thread and change its people, two
+    versions of one shard in one batch, a relink with and without the version read, the
+    rows are exactly those the stored documents call for."""
+    path = tmp_path / "rows.db"
+
+    def mail(n: int, version: int, thread: str, people: list[str]) -> ShardDraft:
+        data = {"messageId": f"<e{n}@x>", "threadId": thread, "sentAt": f"2026-11-0{version}",
+                "from": {"email": people[0]}, "to": [{"email": p} for p in people[1:]]}  # fmt: skip
+        return shard_draft(T, "gmail", "email", "Email", f"e{n}", data, event_id=f"e{n}v{version}")
+
+    link = Link(target_shard_id="o1", target_shard_type="Opportunity", confidence=1.0,
+                method="thread", status="auto")  # fmt: skip
+    async with SqliteShardStore(path) as store:
+        await ensure_shard_types(store)
+        await store.upsert_many(
+            [mail(1, 1, "a", ["ana@fabrikam.com", "dan@northwind.com"]),
+             mail(2, 1, "a", ["bo@contoso.com"]),
+             mail(3, 1, "b", ["cy@eu.adatum.com", "dan@northwind.com"])]
+        )  # fmt: skip
+        assert _stored_index_rows(path) == _derived_rows(path)
+        await store.upsert_many(
+            [mail(1, 2, "b", ["ana@fabrikam.com"]),  # moved to b, one person fewer
+             mail(2, 2, "a", ["bo@contoso.com", "eve@tailspin.com"]),
+             mail(2, 3, "c", ["bo@contoso.com"]),  # a second version in the same batch
+             mail(4, 1, "c", ["fay@litware.io"])]
+        )  # fmt: skip
+        assert _stored_index_rows(path) == _derived_rows(path)
+        first = await store.get(T, shard_id(T, "gmail", "email", "e1"))
+        assert first is not None and first.etag is not None
+        relinked = first.model_copy(update={"links": [link]})
+        await store.write_linking(
+            LinkingWrite(tenant_id=T, shard_id=first.id, looked_at={}, relinked=relinked,
+                         suggestions=[], keep=frozenset(), at=datetime.now(UTC), read=first)
+        )  # fmt: skip
+        assert _stored_index_rows(path) == _derived_rows(path)
+        second = await store.get(T, shard_id(T, "gmail", "email", "e2"))
+        assert second is not None and second.etag is not None
+        await store.replace(second.model_copy(update={"links": [link]}), if_match=second.etag)
+        third = await store.get(T, shard_id(T, "gmail", "email", "e3"))
+        assert third is not None and third.etag is not None
+        # a version read at another etag (here already with the link): trusted, it would
+        # leave the thread view and the linked-target key as they were
+        stale = third.model_copy(update={"etag": "not-what-is-stored", "links": [link]})
+        await store.write_linking(  # the version read is not the one matched: read again
+            LinkingWrite(tenant_id=T, shard_id=third.id, looked_at={},
+                         relinked=third.model_copy(update={"links": [link]}), suggestions=[],
+                         keep=frozenset(), at=datetime.now(UTC), read=stale)
+        )  # fmt: skip
+        keys, views = _stored_index_rows(path)
+        assert (keys, views) == _derived_rows(path)
+        assert (T, "Email", "linkedTarget", "o1", third.id) in keys
+        assert {(r[2], r[3]) for r in views} == {
+            ("b", first.id), ("c", second.id), ("b", third.id),
+            ("c", shard_id(T, "gmail", "email", "e4")),
+        }  # fmt: skip
+        with pytest.raises(ConcurrencyError):
+            await store.replace(third.model_copy(update={"links": []}), if_match=third.etag)
+        assert _stored_index_rows(path) == (keys, views)
+
+
+def test_a_stored_document_calls_for_the_rows_its_shard_was_written_with() -> None:
+    """`_index_many` works out a shard's stored rows from its stored document: for every
+    shard of the linking corpus (real mappings and normalisers, every type), with a link,
+    the document read back gives the same look-up keys and thread views."""
+    link = Link(target_shard_id="o1", target_shard_type="Opportunity", confidence=0.5,
+                method="thread", status="auto")  # fmt: skip
+    shards = [*corpus().crm, *(item.shard for item in corpus().items)]
+    assert {s.shard_type for s in shards} >= {
+        "Account", "Contact", "Opportunity", "User", "Email", "Message", "CalendarEvent",
+    }  # fmt: skip
+    for shard in shards:
+        shard = shard.model_copy(update={"links": [link], "etag": "e"})
+        again = _shard(_doc(shard), "e")
+        assert index_keys(again) == index_keys(shard), shard.id
+        assert _views(again, index_keys(again)) == _views(shard, index_keys(shard)), shard.id
