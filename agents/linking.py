@@ -25,6 +25,7 @@ from core.exceptions import WritesLostError
 from core.retries import retry_store
 from linking.reads import CRM_TYPES
 from linking.service import Linker
+from shards.kinds import ACTIVITY_TYPES
 from streams.consuming import batches, parse_each
 from streams.dead_letters import DeadLetter
 from streams.incoming import IncomingEvent
@@ -109,6 +110,10 @@ async def _evaluate(
     """A batch's evaluations: those asked for, those its CRM changes concern, its
     activities; what fails is a dead letter, what follows a follow-up."""
     with linker.batch():  # the batch's CRM look-ups read once (`linking.reads`)
+        await linker.prefetch(
+            [(r.tenant_id, r.shard_id) for _, r in requests]
+            + [(e.tenant_id, e.shard_id) for _, e in events if e.shard_type in ACTIVITY_TYPES]
+        )
         for incoming, request in _last_per_activity(requests):
             await _step(incoming, partial(linker.evaluate, request), retried, letters, follow_ups)
         crm = [(i, e) for i, e in events if e.shard_type in CRM_TYPES]

@@ -8,8 +8,8 @@ every shard of the tenant (paged `query`) for each email and filters in memory
 (`linking.memory.build_context`), which is what linking without an index costs. The
 indexed side runs twice, on two sets of emails alike: one evaluation at a time, each
 committed (`Linker.link`), and as the linking agent runs a backlog: batches of `--batch`
-with the batch's CRM reads shared (`Linker.batch`) and its writes committed together
-(`ShardStore.held_writes`).
+with the batch's activities read together (`Linker.prefetch`), its CRM reads shared
+(`Linker.batch`) and its writes committed together (`ShardStore.held_writes`).
 """
 
 from __future__ import annotations
@@ -127,6 +127,7 @@ async def main() -> None:
                 alone += time.perf_counter() - started
                 started = time.perf_counter()
                 with store.held_writes(), linker.batch():
+                    await linker.prefetch((TENANT, d.id) for d in batched[i : i + args.batch])
                     for draft in batched[i : i + args.batch]:
                         await linker.link(TENANT, draft.id)
                 together += time.perf_counter() - started

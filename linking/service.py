@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, Protocol
 
+from core.exceptions import StoreError
 from core.metrics import LINK_EVALUATIONS
 from core.tenants import TenantDirectory
 from linking.activity import Activity, activity_of, lookup_keys, occurred_at
@@ -134,6 +135,8 @@ class Linker:
         self._threads: dict[tuple[str, str], tuple[list[ShardView], _Thread]] = {}
         #: the views `_threads` holds, counted as threads are kept
         self._views_held = 0
+        #: activities read ahead for the current batch (`prefetch`), each used once
+        self._prefetched: dict[tuple[str, str], Shard] = {}
 
     @contextmanager
     def batch(self, max_age: float = MAX_AGE) -> Iterator[None]:
@@ -144,6 +147,26 @@ class Linker:
             yield
         finally:
             self._reads = None
+            self._prefetched.clear()
+
+    async def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read the batch's activities ((tenant, shard id)) together, one statement per 500
+        (the next evaluation of each takes its version from here, once; a later one reads
+        the store). A version read ahead that has changed since is the one `_link` decides
+        from, as if read a moment earlier: its relink write fails on the etag and is tried
+        again, and the newer version's own shard event asks for an evaluation of its own.
+        Within `batch` only; a failed read leaves the evaluations to read for themselves."""
+        if self._reads is None:
+            return
+        by_tenant: dict[str, list[str]] = {}
+        for tenant_id, shard_id in keys:
+            by_tenant.setdefault(tenant_id, []).append(shard_id)
+        try:
+            for tenant_id, ids in by_tenant.items():
+                found = await self._store.get_many(tenant_id, ids)
+                self._prefetched.update(((tenant_id, i), s) for i, s in found.items())
+        except StoreError:
+            logger.warning("reading %d activities ahead failed", sum(map(len, by_tenant.values())))
 
     @property
     def _crm(self) -> CrmReads | ShardStore:
@@ -223,7 +246,9 @@ class Linker:
     ) -> tuple[bool, Shard | None, _Thread | None]:
         """`link`; the activity as stored after it, and its thread when it read it
         (linking writes only the activity: `_followers` reuses both)."""
-        shard = await self._store.get(tenant_id, shard_id)
+        shard = self._prefetched.pop((tenant_id, shard_id), None)
+        if shard is None:
+            shard = await self._store.get(tenant_id, shard_id)
         if shard is None:
             return False, None, None
         tenant = self._tenants.of(tenant_id)

@@ -8,7 +8,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agents.linking import _crm_changes
+from core.exceptions import ConcurrencyError
 from core.retries import retry_store
 from core.tenants import TenantConfig, TenantDirectory
 from linking.reads import CrmReads
@@ -229,5 +232,39 @@ async def test_a_crm_change_that_breaks_the_batch_look_up_is_its_own_dead_letter
         ]
         mails = {shard_id(T, "test", "email", f"m{n}") for n in (0, 2)}
         assert {shard for _, shard in follow_ups} == mails
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_activities_read_ahead_are_used_once_and_a_stale_one_is_not_written(
+    tmp_path: Path,
+) -> None:
+    """`prefetch` reads a batch's activities in one go; each evaluation takes its version
+    once (no `get`), a later one reads the store. A version read ahead that changed since
+    is not written over: the relink fails on its etag, and the next evaluation reads the
+    new version and links it."""
+    store = await seeded(tmp_path)
+    try:
+        first, second = email(1, "priya@fabrikam.com"), email(2, "li@fabrikam.com")
+        await store.upsert_many([first, second])
+        counting = Counting(store)
+        linker = Linker(counting, TENANTS, NullLinkWriter())  # type: ignore[arg-type]
+        await linker.prefetch([(T, first.id)])  # outside a batch: nothing is read ahead
+        with linker.batch(max_age=60):
+            await linker.prefetch([(T, first.id), (T, second.id)])
+            assert await linker.link(T, first.id)
+            assert counting.asked[("get", first.id)] == 0
+            assert not await linker.link(T, first.id)  # again: read from the store
+            assert counting.asked[("get", first.id)] == 1
+            # a new version of the second lands after it was read ahead
+            revised = {**second.structured_data, "subject": "Pricing, revised"}
+            (written,) = await store.upsert_many([draft("email", "Email", "m2", revised)])
+            assert written.shard.version == 2
+            with pytest.raises(ConcurrencyError):
+                await linker.link(T, second.id)
+            assert await linker.link(T, second.id)
+        stored = await store.get(T, second.id)
+        assert stored is not None and stored.version == 3 and stored.links  # relinked
+        assert stored.structured_data["subject"] == "Pricing, revised"
     finally:
         await store.__aexit__(None, None, None)
