@@ -9,7 +9,8 @@ every shard of the tenant (paged `query`) for each email and filters in memory
 indexed side runs twice, on two sets of emails alike: one evaluation at a time, each
 committed (`Linker.link`), and as the linking agent runs a backlog: batches of `--batch`
 with the batch's activities read together (`Linker.prefetch`), its CRM reads shared
-(`Linker.batch`) and its writes committed together (`ShardStore.held_writes`).
+(`Linker.batch`) and its writes committed together (`ShardStore.held_writes`). The
+garbage collector is set as a worker sets it (`GC_THRESHOLD`; `--gc-threshold 0`: Python's).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.settings import Settings
 from core.tenants import TenantConfig, TenantDirectory
 from linking.activity import activity_of, lookup_keys
 from linking.decisions import decide
 from linking.memory import build_context
 from linking.rules import candidates
 from linking.service import Linker
+from processors.cli import tune_gc
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
 from shards.model import Shard, ShardDraft
@@ -105,7 +108,9 @@ async def main() -> None:
     parser.add_argument("--emails", type=int, default=300)
     parser.add_argument("--naive-emails", type=int, default=10)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--gc-threshold", type=int, default=Settings().GC_THRESHOLD)
     args = parser.parse_args()
+    tune_gc(args.gc_threshold)
     with tempfile.TemporaryDirectory() as tmp:
         async with SqliteShardStore(Path(tmp) / "bench.db") as store:
             await ensure_shard_types(store)

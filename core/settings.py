@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         description="deliver the agents' topics to them one chunk of a partition's fetch at "
         "a time (streams.batch_delivery); false: record by record, as Faust does",
     )
+    GC_THRESHOLD: int = Field(
+        default=50_000,
+        ge=0,
+        description="allocations between the garbage collector's youngest-generation runs "
+        "in a worker or bridge (Python's default 700; 0 keeps it); see docs/decisions.md",
+    )
     CONSUMER_FETCH_MAX_WAIT: float = Field(
         default=0.1,
         gt=0,

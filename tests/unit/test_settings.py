@@ -1,6 +1,8 @@
+import gc
 from pathlib import Path
 
 from core.settings import ConsumerType, Settings
+from processors.cli import tune_gc
 
 
 def test_contract_names_are_read_from_the_environment(monkeypatch) -> None:
@@ -25,3 +27,17 @@ def test_defaults_need_nothing(monkeypatch) -> None:
     assert s.STORE_URL is None
     assert s.CONSUMER_TYPE is ConsumerType.ALL
     assert Path("./data") == s.DATA_DIR
+
+
+def test_the_collector_threshold_is_set_from_the_setting_and_zero_keeps_it(monkeypatch) -> None:
+    before = gc.get_threshold()
+    try:
+        monkeypatch.setenv("GC_THRESHOLD", "12345")
+        tune_gc(Settings().GC_THRESHOLD)
+        assert gc.get_threshold() == (12345, 20, 10)
+        gc.set_threshold(700, 10, 10)
+        monkeypatch.setenv("GC_THRESHOLD", "0")
+        tune_gc(Settings().GC_THRESHOLD)
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
