@@ -155,25 +155,21 @@ CREATE TABLE IF NOT EXISTS shard_types (
 """
 )
 
-#: A batch's rows go to SQLite as one JSON array (`json_each`), one statement for all of
-#: them: `executemany` gives up the GIL and takes it back around every row, and on the
-#: store's thread each taking back waits while the event loop's thread runs Python (up to
-#: the 5 ms switch interval: 100 rows, 74 us alone, took 33-112 ms beside a busy thread).
-#: One statement gives it up once and does all the rows in C beside the event loop.
-_ROWS = "FROM json_each(?) WHERE true"  # `WHERE`: an upsert's SELECT must have one
+#: A batch's rows go to SQLite in few statements, each of many rows (`_each`: `INSERT ...
+#: VALUES (...), (...), ...`): `executemany` gives up the GIL and takes it back around every
+#: row, and on the store's thread each taking back waits while the event loop's thread runs
+#: Python (up to the 5 ms switch interval: 100 rows, 74 us alone, took 33-112 ms beside a
+#: busy thread). One statement gives it up once and writes all its rows in C beside the
+#: event loop.
 _UPSERT = (
-    "INSERT INTO shards (tenant_id, id, shard_type, etag, doc) "
-    f"SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 {_ROWS} "
+    "INSERT INTO shards (tenant_id, id, shard_type, etag, doc)",
     "ON CONFLICT (tenant_id, id) DO UPDATE SET "
-    "shard_type = excluded.shard_type, etag = excluded.etag, doc = excluded.doc"
+    "shard_type = excluded.shard_type, etag = excluded.etag, doc = excluded.doc",
 )
-_ADD_KEYS = (
-    "INSERT OR IGNORE INTO shard_keys (tenant_id, shard_type, key, value, shard_id) "
-    f"SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 {_ROWS}"
-)
+_ADD_KEYS = ("INSERT OR IGNORE INTO shard_keys (tenant_id, shard_type, key, value, shard_id)", "")
 _PUT_VIEWS = (
-    "INSERT OR REPLACE INTO thread_views (tenant_id, shard_type, thread_id, shard_id, view) "
-    f"SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 {_ROWS}"
+    "INSERT OR REPLACE INTO thread_views (tenant_id, shard_type, thread_id, shard_id, view)",
+    "",
 )
 
 #: WAL pages after which a commit copies them into the database (SQLite's default 1000,
@@ -1062,10 +1058,19 @@ def _put_thread_views(
     _each(db, _PUT_VIEWS, new)
 
 
-def _each(db: sqlite3.Connection, statement: str, rows: Sequence[tuple[str | None, ...]]) -> None:
-    """`statement` (rows from `json_each`, `_ROWS`) once for all the rows."""
-    if rows:
-        db.execute(statement, (json.dumps(rows, ensure_ascii=False),))
+def _each(
+    db: sqlite3.Connection, statement: tuple[str, str], rows: Sequence[tuple[str | None, ...]]
+) -> None:
+    """`statement` (its head and tail around `VALUES`) for all the rows, a few hundred a
+    statement (statements of the same number of rows are prepared once and cached)."""
+    head, tail = statement
+    size = max(1, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(rows[0])) if rows else 1
+    for start in range(0, len(rows), size):
+        part = rows[start : start + size]
+        row = f"({','.join('?' * len(part[0]))})"
+        db.execute(
+            f"{head} VALUES {','.join([row] * len(part))} {tail}", [v for r in part for v in r]
+        )
 
 
 def _thread_view(shard: Shard) -> str:
