@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,8 @@ class TenantConfig(_Config):
     @classmethod
     def _lower(cls, values: Any) -> Any:
         if isinstance(values, list | tuple | set | frozenset):
-            return frozenset(str(v).strip().lower() for v in values)
+            # a blank entry names no domain (it made every address without one internal)
+            return frozenset(t for v in values if (t := str(v).strip().lower()))
         return values
 
     @field_validator("time_zone")
@@ -86,25 +87,33 @@ class TenantConfig(_Config):
 
     def is_internal(self, address: str) -> bool:
         """True when the address is one of the tenant's own (its domain or a subdomain)."""
-        domain = domain_of(address)
-        return any(domain == d or domain.endswith(f".{d}") for d in self.internal_domains)
+        return _under(domain_of(address), self.internal_domains)
 
     def is_excluded(self, address: str) -> bool:
         """True for addresses the tenant never wants linked or counted."""
         address = address.strip().lower()
         domain = domain_of(address)
-        return address in self.excluded_addresses or any(
-            domain == d or domain.endswith(f".{d}") for d in self.excluded_domains
-        )
+        return address in self.excluded_addresses or _under(domain, self.excluded_domains)
 
     def is_partner_domain(self, domain: str) -> bool:
         """True when the domain (or a parent of it) is one of the tenant's partners'."""
-        domain = domain.strip().lower()
-        return any(domain == d or domain.endswith(f".{d}") for d in self.partner_domains)
+        return _under(domain.strip().lower(), self.partner_domains)
 
     def is_free_mail(self, address: str) -> bool:
         """True for well-known free-mail domains."""
         return domain_of(address) in FREE_MAIL_DOMAINS
+
+
+def _under(domain: str, domains: Collection[str]) -> bool:
+    """True when the domain or a parent of it (at a dot) is one of `domains`: a look-up
+    per level, where comparing with each of the tenant's domains built a string each."""
+    if not domains:
+        return False
+    while domain:
+        if domain in domains:
+            return True
+        domain = domain.partition(".")[2]
+    return False
 
 
 class TenantDirectory:

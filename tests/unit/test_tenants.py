@@ -1,9 +1,11 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.exceptions import ConfigurationError
-from core.tenants import TenantConfig, TenantDirectory, is_no_reply
+from core.tenants import TenantConfig, TenantDirectory, _under, is_no_reply
 from mappings.crm import shipped_mappings
 from mappings.tenant import TenantMappings
 
@@ -122,3 +124,23 @@ def test_bad_mapping_override_is_refused_at_load(tmp_path: Path) -> None:
     assert "tenants.yaml" in str(caught.value)
     assert "tenants.t1.mappings" in str(caught.value)
     assert "unknown transform 'money'" in str(caught.value)
+
+
+_LABEL = st.sampled_from(["acme", "com", "eu", "co", "uk", "a", "acme-eu", ""])
+_DOMAIN = st.lists(_LABEL, min_size=0, max_size=4).map(".".join)
+
+
+@given(domain=_DOMAIN, domains=st.frozensets(_DOMAIN, max_size=4))
+def test_a_domain_is_under_a_configured_one_exactly_when_it_equals_it_or_ends_at_a_dot(
+    domain: str, domains: frozenset[str]
+) -> None:
+    """The per-level look-up says what comparing with each configured domain said (a
+    blank one, which configurations no longer keep, aside)."""
+    assert _under(domain, domains) == any(d and (domain == d or domain.endswith(f".{d}"))
+                                          for d in domains)  # fmt: skip
+
+
+def test_blank_domains_in_a_configuration_are_left_out() -> None:
+    config = TenantConfig.model_validate({"internalDomains": ["Northwind.com ", " ", ""]})
+    assert config.internal_domains == frozenset({"northwind.com"})
+    assert not config.is_internal("robot@")
