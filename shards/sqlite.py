@@ -16,6 +16,10 @@ started after a write was awaited sees it.
 A task may hold its small writes for a moment (`held_writes`: linking over a batch), so
 they share a commit. Beside each activity in a thread (a `threadId`) the store keeps its
 view (`thread_views`: times and links), which is what linking reads of a thread.
+
+The store's thread shares the GIL with the event loop's: a batch's rows go to SQLite in
+few statements of many rows (`_each`), not row by row, since each time a thread gives up
+the GIL inside SQLite it may wait to take it back while the other runs Python.
 """
 
 from __future__ import annotations
@@ -1061,8 +1065,9 @@ def _put_thread_views(
 def _each(
     db: sqlite3.Connection, statement: tuple[str, str], rows: Sequence[tuple[str | None, ...]]
 ) -> None:
-    """`statement` (its head and tail around `VALUES`) for all the rows, a few hundred a
-    statement (statements of the same number of rows are prepared once and cached)."""
+    """`statement` (its head and tail around `VALUES`) for all the rows, as many rows a
+    statement as SQLite's parameter limit allows (32,766 parameters since 3.32: one
+    statement for a batch)."""
     head, tail = statement
     size = max(1, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(rows[0])) if rows else 1
     for start in range(0, len(rows), size):
@@ -1259,7 +1264,7 @@ def _doc(shard: Shard) -> str:
 def _etag() -> str:
     """A new version's etag: 128 random bits in hex, from `random` (seeded from the OS):
     `os.urandom` gives up the GIL, and on the store's thread taking it back waited on the
-    event loop (12% of the store thread's samples in an email backfill)."""
+    event loop (12% of the store thread's samples in a message backfill)."""
     return f"{random.getrandbits(128):032x}"
 
 
