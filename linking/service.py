@@ -20,6 +20,7 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 from core.exceptions import StoreError
+from core.kept import Kept
 from core.metrics import LINK_EVALUATIONS
 from core.tenants import TenantDirectory
 from linking.activity import Activity, activity_of, lookup_keys, occurred_at
@@ -132,9 +133,9 @@ class Linker:
         #: CRM records read during the current batch (`batch`); None: read afresh
         self._reads: CrmReads | None = None
         #: (tenant, thread id) → its views as last read, and as a `_Thread` (`_thread`)
-        self._threads: dict[tuple[str, str], tuple[list[ShardView], _Thread]] = {}
-        #: the views `_threads` holds, counted as threads are kept
-        self._views_held = 0
+        self._threads: Kept[tuple[str, str], tuple[list[ShardView], _Thread]] = Kept(
+            _THREADS_KEPT, _VIEWS_KEPT, lambda kept: len(kept[0])
+        )
         #: activities read ahead for the current batch (`prefetch`), each used once
         self._prefetched: dict[tuple[str, str], Shard] = {}
 
@@ -390,12 +391,7 @@ class Linker:
         key = (shard.tenant_id, str(thread_id).strip())
         kept = self._threads.get(key)
         if kept is None or kept[0] != found:
-            held = self._views_held - (0 if kept is None else len(kept[0]))
-            if len(self._threads) >= _THREADS_KEPT or held + len(found) > _VIEWS_KEPT:
-                self._threads.clear()
-                held = 0
-            kept = self._threads[key] = (found, _Thread.of(found))
-            self._views_held = held + len(found)
+            kept = self._threads.keep(key, (found, _Thread.of(found)))
         return kept[1]
 
     async def _followers(

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.exceptions import ConcurrencyError, ShardTypeMissingError, StoreError, WritesLostError
+from core.kept import Kept
 from shards.keys import index_keys
 from shards.kinds import KINDS
 from shards.model import Link, Shard, ShardDraft, WriteOutcome, merge
@@ -216,7 +217,9 @@ class SqliteShardStore:
         #: writes queued on or running on the store's thread
         self._queued = 0
         #: threads read (`_thread_views`): (tenant, type, thread) → seq, fields, views
-        self._threads = _KeptThreads()
+        self._threads: Kept[tuple[str, str, str], _Thread] = Kept(
+            THREADS_KEPT, VIEWS_KEPT, lambda thread: len(thread[2])
+        )
         #: the `held_writes` block whose transaction is open on `_inline`, and its timer
         self._holder: _Hold | None = None
         self._expiry: asyncio.TimerHandle | None = None
@@ -1099,26 +1102,9 @@ def _thread_view(shard: Shard) -> str:
 _Thread = tuple[int, tuple[str, ...], list[ShardView]]
 
 
-class _KeptThreads(dict[tuple[str, str, str], _Thread]):
-    """The threads a store read, by (tenant, type, thread), with the number of views they
-    hold (`views`, kept as threads are put in, not added up on each read)."""
-
-    views = 0
-
-    def keep(self, key: tuple[str, str, str], thread: _Thread) -> None:
-        if len(self) >= THREADS_KEPT or self.views + len(thread[2]) > VIEWS_KEPT:
-            self.clear()
-            self.views = 0
-        old = self.get(key)
-        if old is not None:
-            self.views -= len(old[2])
-        self[key] = thread
-        self.views += len(thread[2])
-
-
 def _thread_views(
     db: sqlite3.Connection,
-    kept: _KeptThreads,
+    kept: Kept[tuple[str, str, str], _Thread],
     tenant_id: str,
     shard_type: str,
     threads: Sequence[str],
@@ -1143,8 +1129,7 @@ def _thread_views(
         seq = 0 if row is None else int(row[0])
         known = kept.get(key)
         if known is None or known[0] != seq or known[1] != wanted:
-            known = (seq, wanted, _thread_rows(db, key, wanted))
-            kept.keep(key, known)
+            known = kept.keep(key, (seq, wanted, _thread_rows(db, key, wanted)))
         if len(threads) == 1:
             return list(known[2])
         for view in known[2]:

@@ -298,7 +298,7 @@ async def test_the_threads_a_store_keeps_are_bounded_by_their_views(
             views = await store.find_views(T, "Email", "threadId", [thread], ["sentAt"])
             assert len(views) == expected
             kept = store._threads  # what the bound is about
-            assert kept.views == sum(len(v) for _, _, v in kept.values()) <= 3
+            assert kept.held == sum(len(v) for _, _, v in kept.values()) <= 3
             assert list(kept) == [(T, "Email", thread)]
 
 
