@@ -32,7 +32,7 @@ from shards.types import definition
 from streams.channels import StreamWriter
 from streams.dead_letters import DeadLetter
 from streams.incoming import IncomingEvent
-from streams.models import RawEvent, parse_raw_event, shard_event
+from streams.models import RawEvent, parse_raw_event
 
 __all__ = ["ShardPipeline"]
 
@@ -91,9 +91,7 @@ class ShardPipeline:
             if outcome.changed or _is_replay(outcome, draft)
         ]
         derived = await self._derive(outcomes)
-        await self._writer.announce(
-            shard_event(outcome) for outcome in [*(o for _, _, o in announced), *derived]
-        )
+        await self._writer.announce([*(o for _, _, o in announced), *derived])
         if self._follow_ups is not None:
             # Derived raw events (an email's attachments → documents) go out with the
             # announcement, so a redelivery re-sends them; their ids are deterministic.

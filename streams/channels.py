@@ -11,9 +11,17 @@ import faust
 from faust.types import TopicT
 
 from core.metrics import DEAD_LETTERS
+from shards.model import WriteOutcome
 from streams.batched_send import send_batches
 from streams.dead_letters import DeadLetter
-from streams.models import LinkEvent, RawEvent, RecalculateRequest, RelinkRequest, ShardEvent
+from streams.models import (
+    LinkEvent,
+    RawEvent,
+    RecalculateRequest,
+    RelinkRequest,
+    ShardEvent,
+    shard_event_value,
+)
 from streams.topics import (
     DATA_TYPES,
     DLQ_TOPIC,
@@ -110,11 +118,15 @@ class StreamWriter:
         aiokafka_producer = producer._ensure_producer()
         await send_batches(aiokafka_producer, topic.get_topic_name(), batch)
 
-    async def announce(self, events: Iterable[ShardEvent]) -> None:
-        """Emit shard events on `shard.events`, keyed `<tenantId>:<shardId>`."""
+    async def announce(self, writes: Iterable[WriteOutcome]) -> None:
+        """Emit the writes' shard events (`shard_event`) on `shard.events`, keyed
+        `<tenantId>:<shardId>`."""
         await self.send(
             self._topics.shard_events_topic,
-            ((event_key(e.tenant_id, e.shard_id).encode(), to_json(e)) for e in events),
+            (
+                (event_key(w.shard.tenant_id, w.shard.id).encode(), shard_event_value(w))
+                for w in writes
+            ),
         )
 
     async def link_events(self, events: Iterable[LinkEvent]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -168,7 +169,8 @@ class RecalculateRequest(_Wire):
 
 
 def shard_event(outcome: WriteOutcome) -> ShardEvent:
-    """The `shard.created`/`shard.updated` event of a write; its id names the version."""
+    """The `shard.created`/`shard.updated` event of a write; its id names the version
+    (`shard_event_value` gives its bytes on the wire)."""
     shard = outcome.shard
     return ShardEvent(
         type="shard.created" if shard.version == 1 else "shard.updated",
@@ -180,4 +182,24 @@ def shard_event(outcome: WriteOutcome) -> ShardEvent:
         source_event_id=shard.source.event_id,
         changed_fields=list(outcome.changed_fields),
         occurred_at=shard.updated_at,
+    )
+
+
+def shard_event_value(outcome: WriteOutcome) -> bytes:
+    """The wire bytes of `shard_event(outcome)` (`streams.channels.to_json`'s), written
+    without the model: a model built and dumped per shard was 7 µs of the CRM agent's
+    ~100 on the event loop, the dict dumped by pydantic's serialiser 2.5."""
+    shard = outcome.shard
+    return pydantic_core.to_json(
+        {
+            "type": "shard.created" if shard.version == 1 else "shard.updated",
+            "eventId": f"{shard.id}:v{shard.version}",
+            "tenantId": shard.tenant_id,
+            "shardId": shard.id,
+            "shardType": shard.shard_type,
+            "version": shard.version,
+            "sourceEventId": shard.source.event_id,
+            "changedFields": list(outcome.changed_fields),
+            "occurredAt": shard.updated_at,
+        }
     )

@@ -44,7 +44,7 @@ from streams.channels import StreamWriter, Topics
 from streams.consuming import batches, event_batches, parse_each, records_of
 from streams.dead_letters import DeadLetter
 from streams.incoming import IncomingEvent
-from streams.models import LinkEvent, RecalculateRequest, ShardEvent, shard_event
+from streams.models import LinkEvent, RecalculateRequest, ShardEvent
 from streams.topics import ML_FIELDS_CHANGES_TOPIC, ML_FIELDS_RECALCULATE_TOPIC
 from tables.features import OpportunityState, compute_features
 from tables.state import Change, ChangeRouter, apply_changes, rebuild_state, table_key
@@ -215,7 +215,7 @@ class MlFields:
                 continue
             ML_WRITEBACKS.labels("written" if shard else "unchanged").inc()
             if shard is not None:
-                written.append(shard_event(WriteOutcome(WriteKind.UPDATED, shard, ("mlFields",))))
+                written.append(WriteOutcome(WriteKind.UPDATED, shard, ("mlFields",)))
         await deps.writer.announce(written)
         return len(written)
 

@@ -1,14 +1,25 @@
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge.routing import Routed, route
 from core.exceptions import BadEventError
+from shards.model import WriteKind, WriteOutcome, merge
 from streams.channels import to_json
 from streams.dead_letters import DeadLetter
-from streams.models import LinkEvent, RelinkRequest, ShardEvent, parse_raw_event
+from streams.models import (
+    LinkEvent,
+    RelinkRequest,
+    ShardEvent,
+    parse_raw_event,
+    shard_event,
+    shard_event_value,
+)
 from tests.fixtures import salesforce as sf
+from tests.fixtures.shards import draft
 
 
 def body(event: dict) -> bytes:
@@ -119,3 +130,21 @@ def test_wire_events_are_their_wire_documents_as_compact_json() -> None:
         assert sent == json.dumps(wire, ensure_ascii=False, separators=(",", ":")).encode()
     assert json.loads(to_json(events[0]))["occurredAt"] == "2026-11-02T09:14:03.500000Z"
     assert "sourceEventId" not in json.loads(to_json(events[0]))
+
+
+@given(
+    version=st.integers(min_value=1, max_value=10**6),
+    changed=st.lists(st.text(min_size=1, max_size=12), max_size=6),
+    at=st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))])),
+    name=st.text(min_size=1, max_size=20),
+)
+def test_a_writes_event_bytes_are_its_shard_events_bytes(
+    version: int, changed: list[str], at: datetime, name: str
+) -> None:
+    """The announcement written without the model is byte for byte `to_json(shard_event)`:
+    created and updated, any changed fields, times with and without fractions or UTC."""
+    written = merge(None, draft("t1", "salesforce", "Account", "Account", "001A", {"name": name}))
+    shard = written.shard.model_copy(update={"version": version, "updated_at": at})
+    outcome = WriteOutcome(WriteKind.UPDATED, shard, tuple(changed))
+    assert shard_event_value(outcome) == to_json(shard_event(outcome))
+    assert json.loads(shard_event_value(outcome))["eventId"] == f"{shard.id}:v{version}"

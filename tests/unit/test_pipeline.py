@@ -9,6 +9,7 @@ from mappings.crm import map_crm_event, shipped_mappings
 from processors.startup import ensure_shard_types
 from shards.sqlite import SqliteShardStore
 from streams.incoming import IncomingEvent
+from streams.models import shard_event
 from tests.fixtures import salesforce as sf
 
 
@@ -20,8 +21,8 @@ class RecordingWriter:
         self.letters = []
         self.raw = []
 
-    async def announce(self, events) -> None:
-        self.events.extend(events)
+    async def announce(self, writes) -> None:
+        self.events.extend(shard_event(w) for w in writes)
 
     async def dead_letter(self, letters) -> None:
         self.letters.extend(letters)
