@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from bridge.bridge import Bridge
 from bridge.publisher import RawEventPublisher
 from core.settings import Settings
+from processors.cli import tune_gc
 from processors.embedded_broker import EmbeddedBroker, free_port
 from streams.admin import BrokerAdmin
 from streams.lag import broker_status
@@ -280,6 +281,7 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     n, chosen = args.events, args.only.split(",")
+    tune_gc(Settings().GC_THRESHOLD)  # as `integration-processors bridge` runs
     if "bridge" in chosen:
         # RabbitMQ's own pace swings between runs here (9-17k/s): the two take turns, and
         # the median of the rounds' ratios is the figure

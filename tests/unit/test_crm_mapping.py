@@ -341,3 +341,17 @@ def test_every_shipped_provider_is_loaded() -> None:
         "systemuser",
         "task",
     ]
+
+
+def test_an_entity_is_found_whatever_its_case_in_the_mapping_it_belongs_to() -> None:
+    """Entity names match without regard to case, each mapping by its own entities (the
+    look-up is kept per mapping object: a mapping built later is not answered from an
+    earlier one's)."""
+    salesforce = shipped_mappings()["salesforce"]
+    assert salesforce.entity("ACCOUNT") is salesforce.entities["Account"]
+    assert salesforce.entity("opportunity") is salesforce.entities["Opportunity"]
+    assert salesforce.entity("Lead") is None
+    renamed = salesforce.model_copy(update={"entities": {"Firma": salesforce.entities["Account"]}})
+    assert renamed.entity("firma") is salesforce.entities["Account"]
+    assert renamed.entity("Account") is None
+    assert salesforce.entity("Account") is salesforce.entities["Account"]
