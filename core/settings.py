@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         description="allocations between the garbage collector's youngest-generation runs "
         "in a worker or bridge (Python's default 700; 0 keeps it); see docs/decisions.md",
     )
+    SQLITE_CACHE_MB: int = Field(
+        default=32,
+        ge=0,
+        description="MB of pages the embedded store's batch writer keeps (SQLite's "
+        "default 2 MB; 0 keeps it); mail and chat backfills write index rows at random "
+        "places, see docs/decisions.md",
+    )
     CONSUMER_FETCH_MAX_WAIT: float = Field(
         default=0.1,
         gt=0,

@@ -49,9 +49,11 @@ def build_store(settings: Settings) -> ShardStore:
     """The shard store `STORE_URL` names; unset: the embedded file under `DATA_DIR`."""
     url = settings.STORE_URL
     if not url:
-        return SqliteShardStore(settings.DATA_DIR / "shards.sqlite3")
+        return SqliteShardStore(
+            settings.DATA_DIR / "shards.sqlite3", cache_mb=settings.SQLITE_CACHE_MB
+        )
     if url.startswith("sqlite://"):
-        return SqliteShardStore.from_url(url)
+        return SqliteShardStore.from_url(url, cache_mb=settings.SQLITE_CACHE_MB)
     if url.startswith("cosmos://"):
         if settings.COSMOS_KEY is None:
             message = "STORE_URL is cosmos:// but COSMOS_KEY is not set"

@@ -181,6 +181,12 @@ _PUT_VIEWS = (
 #: ~4 MB): a batch of 500 shards dirties ~1,500 pages, so every batch checkpointed; every
 #: 4,000 a page written by several batches is copied once (docs/decisions.md)
 WAL_CHECKPOINT_PAGES = 4000
+#: MB of pages the store thread's connection (every batch write) keeps (SQLite's default
+#: is 2 MB): a batch of 500 mails or chat messages inserts ~3,500 index rows at random
+#: places in `shard_keys`, whose pages were read back from the file for each batch
+#: (upserts of 40,000 messages: 190-211 -> 170 us a shard at 16 MB, 148-180 at 64 MB;
+#: docs/decisions.md). 0: SQLite's default
+WRITER_CACHE_MB = 32
 #: threads, and views in all, a store keeps (`_thread_views`; a view ~1 KB)
 THREADS_KEPT = 2_000
 VIEWS_KEPT = 50_000
@@ -205,9 +211,12 @@ _FIND_FROM = (
 class SqliteShardStore:
     """A `ShardStore` in one SQLite file."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path, *, busy_timeout: float = 30.0, cache_mb: int = WRITER_CACHE_MB
+    ) -> None:
         self._path = path
         self._busy_timeout = busy_timeout
+        self._cache_mb = cache_mb
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         #: the event loop's connections: point and index reads (`_read`); small writes
@@ -225,9 +234,9 @@ class SqliteShardStore:
         self._expiry: asyncio.TimerHandle | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteShardStore:
+    def from_url(cls, url: str, *, cache_mb: int = WRITER_CACHE_MB) -> SqliteShardStore:
         """`sqlite:///absolute/path.db` or `sqlite://relative/path.db`."""
-        return cls(Path(url.removeprefix("sqlite://")))
+        return cls(Path(url.removeprefix("sqlite://")), cache_mb=cache_mb)
 
     async def __aenter__(self) -> SqliteShardStore:
         await self.start()
@@ -776,6 +785,8 @@ class SqliteShardStore:
                     db.execute("DROP INDEX IF EXISTS shard_keys_by_shard")
                     db.execute("DROP INDEX IF EXISTS thread_views_by_shard")
                 db.execute(f"PRAGMA user_version = {_VERSION}")
+        if self._cache_mb:  # the batch writer's pages (`WRITER_CACHE_MB`)
+            conn.execute(f"PRAGMA cache_size = -{self._cache_mb * 1024}")
         self._conn = conn
 
     def _close(self) -> None:

@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 
 from core.exceptions import ConcurrencyError, WritesLostError
+from core.settings import Settings
 from linking.service import Linker
+from processors.bootstrap import build_store
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
 from shards.keys import index_keys
@@ -518,3 +520,24 @@ def test_a_stored_document_calls_for_the_rows_its_shard_was_written_with() -> No
         again = _shard(_doc(shard), "e")
         assert index_keys(again) == index_keys(shard), shard.id
         assert _views(again, index_keys(again)) == _views(shard, index_keys(shard)), shard.id
+
+
+async def test_the_batch_writer_keeps_the_pages_the_settings_give_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """`SQLITE_CACHE_MB` sizes the page cache of the store thread's connection (every batch
+    write goes through it); 0 leaves SQLite's default (2 MB, `-2000`)."""
+
+    async def cache_size(store: SqliteShardStore) -> int:
+        return int(await store._run(lambda: store._db().execute("PRAGMA cache_size").fetchone()[0]))
+
+    monkeypatch.delenv("STORE_URL", raising=False)
+    for mb, expected in (("48", -48 * 1024), ("0", -2000)):
+        monkeypatch.setenv("SQLITE_CACHE_MB", mb)
+        monkeypatch.setenv("DATA_DIR", str(tmp_path / mb))
+        store = build_store(Settings())
+        assert isinstance(store, SqliteShardStore)
+        async with store:
+            assert await cache_size(store) == expected
+    async with SqliteShardStore.from_url(f"sqlite://{tmp_path}/u.db", cache_mb=8) as store:
+        assert await cache_size(store) == -8 * 1024
