@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from shards.keys import index_keys
+from shards.keys import key_values
 from shards.model import Shard
 from shards.store import ShardStore
 
@@ -80,9 +80,8 @@ class CrmReads:
             asked = set(missing)
             for shard in await self._store.find(tenant_id, shard_type, key, missing):
                 self._shards[(tenant_id, shard.id)] = shard
-                for k, v in index_keys(shard):
-                    if k == key and v in asked:
-                        self._found[(tenant_id, shard_type, key, v)].append(shard.id)
+                for v in key_values(shard, key) & asked:
+                    self._found[(tenant_id, shard_type, key, v)].append(shard.id)
         ids = dict.fromkeys(
             shard_id for v in wanted for shard_id in self._found[(tenant_id, shard_type, key, v)]
         )

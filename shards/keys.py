@@ -16,7 +16,7 @@ from core.domains import domain_keys
 from shards.kinds import KINDS, kind_of
 from shards.model import Shard
 
-__all__ = ["index_keys", "participant_addresses"]
+__all__ = ["index_keys", "key_values", "participant_addresses"]
 
 #: Index keys whose values are compared lower-cased (addresses and domains).
 _CASELESS: Final = frozenset({"email", "domain"})
@@ -57,6 +57,23 @@ def index_keys(shard: Shard) -> set[tuple[str, str]]:
         for field, _ in kind.references:
             keys.update(("reference", r) for r in _strings(data.get(field)))
     return keys
+
+
+def key_values(shard: Shard, key: str) -> set[str]:
+    """The values of one look-up key of the shard: `index_keys` of that key alone,
+    without working out the others (what a look-up of a CRM record by one key needs)."""
+    kind = kind_of(shard.shard_type)
+    if kind is None:
+        return set()
+    if kind.is_activity:
+        return {v for k, v in index_keys(shard) if k == key}
+    data = shard.structured_data
+    found: set[str] = set()
+    for name, fields in kind.index:
+        if name == key:
+            values = _strings(*(data.get(f) for f in fields))
+            found.update(v.lower() if key in _CASELESS else v for v in values)
+    return found
 
 
 def _strings(*values: Any) -> Iterator[str]:

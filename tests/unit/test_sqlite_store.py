@@ -28,7 +28,7 @@ from linking.service import Linker
 from processors.bootstrap import build_store
 from processors.startup import ensure_shard_types
 from shards.ids import shard_id
-from shards.keys import index_keys
+from shards.keys import index_keys, key_values
 from shards.model import Link, ShardDraft, WriteKind, merge
 from shards.sqlite import MAX_HOLD, SqliteShardStore, _doc, _shard, _suggestion_doc, _views
 from shards.store import LinkingWrite
@@ -558,3 +558,15 @@ def test_a_stored_suggestion_is_its_document() -> None:
     assert json.loads(_suggestion_doc(suggestion)) == suggestion.to_doc()
     assert SuggestedLink.model_validate_json(_suggestion_doc(suggestion)) == suggestion
     assert "Zoë" in _suggestion_doc(suggestion)
+
+
+def test_one_keys_values_are_those_index_keys_gives_under_it() -> None:
+    """`key_values` (what a CRM look-up by one key reads of each found shard) agrees with
+    `index_keys` for every shard type, key and shard of the linking corpus."""
+    shards = [*corpus().crm, *(item.shard for item in corpus().items)]
+    keys = {k for shard in shards for k, _ in index_keys(shard)} | {"nothing"}
+    assert {"email", "domain", "accountId", "participant", "threadId"} <= keys
+    for shard in shards:
+        every = index_keys(shard)
+        for key in keys:
+            assert key_values(shard, key) == {v for k, v in every if k == key}, (shard.id, key)
