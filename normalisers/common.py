@@ -29,11 +29,14 @@ def require(payload: dict[str, Any], *names: str) -> Any:
 
 
 def utc_iso(value: Any, *, field: str = "time") -> str | None:
-    """Any ISO 8601 date-time (or epoch milliseconds) to UTC RFC 3339; None stays None."""
+    """Any ISO 8601 date-time (or epoch milliseconds, or a `datetime`) to UTC RFC 3339;
+    None stays None. A date-time without a zone is taken as UTC."""
     if value in (None, ""):
         return None
     try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, datetime):  # as its `isoformat()` would read (twice as fast)
+            parsed = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
             parsed = datetime.fromtimestamp(value / 1000, tz=UTC)
         else:
             text = str(value)

@@ -363,7 +363,7 @@ def _rfc2822(value: str | None) -> str | None:
     except (TypeError, ValueError, IndexError):
         return None
     try:
-        return utc_iso(parsed.isoformat(), field="Date")
+        return utc_iso(parsed, field="Date")
     except MappingError:
         return None
 

@@ -150,7 +150,7 @@ def _midnight(value: Any, zone: ZoneInfo, field: str) -> datetime:
 
 
 def _rfc3339(moment: datetime | None) -> str | None:
-    return None if moment is None else utc_iso(moment.isoformat())
+    return None if moment is None else utc_iso(moment)
 
 
 def _is_date_only(value: Any) -> bool:

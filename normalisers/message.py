@@ -215,7 +215,7 @@ def _slack_time(value: Any, field: str) -> str:
     # The fraction orders messages within a second; milliseconds are precision enough.
     milliseconds = int((fraction or "0").ljust(6, "0")[:3])
     moment = moment.replace(microsecond=milliseconds * 1000)
-    return utc_iso(moment.isoformat(), field=field) or ""
+    return utc_iso(moment, field=field) or ""
 
 
 def _slack_sender(message: Mapping[str, Any], directory: Directory) -> Person | None:

@@ -1,11 +1,15 @@
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.exceptions import MappingError
 from core.tenants import TenantConfig
+from normalisers.common import utc_iso
 from normalisers.event import WINDOWS_ZONES, normalise_calendar_event, zone_named
 from shards.ids import shard_id
 from shards.model import ShardDraft
@@ -556,3 +560,21 @@ def test_malformed_generic_events_are_mapping_errors(changes: dict[str, Any], re
             envelope["payload"][key] = value
     with pytest.raises(MappingError, match=reason):
         draft(envelope)
+
+
+@given(
+    moment=st.datetimes(
+        timezones=st.one_of(
+            st.none(),
+            st.just(UTC),
+            st.builds(
+                timezone,
+                st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23)),
+            ),
+        )
+    )
+)
+def test_a_datetime_reads_as_its_iso_text_does(moment: datetime) -> None:
+    """`utc_iso` of a `datetime` (the normalisers' own parsed times) is `utc_iso` of its
+    `isoformat()`: the same UTC instant, the same milliseconds, a zone-less one as UTC."""
+    assert utc_iso(moment) == utc_iso(moment.isoformat())
