@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -54,6 +54,8 @@ __all__ = [
 
 #: One step of a path: a key (or list index) and whether to collect across a list.
 PathStep = tuple[str, bool]
+
+T = TypeVar("T")
 
 _INDEX: Final = re.compile(r"^-?\d+$")
 _BLANK: Final[tuple[Any, ...]] = (None, "", [])
@@ -143,21 +145,19 @@ class ProviderMapping(_Strict):
         return _entities_of(self).get(entity_type.casefold())
 
 
-#: each provider mapping's entities by case-folded name (by the mapping's identity, as
-#: `_PLANS`): the loop over its entities was 1.6 µs of every CRM record
-_ENTITIES: dict[int, tuple[ProviderMapping, dict[str, EntityMapping]]] = {}
+#: each provider mapping's entities by case-folded name (`_compiled`): the loop over its
+#: entities was 1.6 µs of every CRM record
+_ENTITIES: dict[int, tuple[object, dict[str, EntityMapping]]] = {}
 
 
 def _entities_of(provider: ProviderMapping) -> dict[str, EntityMapping]:
-    found = _ENTITIES.get(id(provider))
-    if found is None or found[0] is not provider:
-        if len(_ENTITIES) >= _MAX_PLANS:
-            _ENTITIES.clear()
-        folded: dict[str, EntityMapping] = {}
+    def folded() -> dict[str, EntityMapping]:
+        found: dict[str, EntityMapping] = {}
         for name, mapping in provider.entities.items():
-            folded.setdefault(name.casefold(), mapping)  # the first of names equal but case
-        found = _ENTITIES[id(provider)] = (provider, folded)
-    return found[1]
+            found.setdefault(name.casefold(), mapping)  # the first of names equal but case
+        return found
+
+    return _compiled(_ENTITIES, provider, folded)
 
 
 def load_mapping_file(path: Path | str, text: str | None = None) -> ProviderMapping:
@@ -280,7 +280,6 @@ class _Plan:
     contexts of a (tenant, provider) made once."""
 
     def __init__(self, entity: EntityMapping) -> None:
-        self.entity = entity  # kept alive: plans are found by its id
         self.fields = tuple(
             _FieldStep(
                 field=f,
@@ -311,18 +310,25 @@ class _Plan:
 
 #: (tenant, provider) pairs whose contexts a plan keeps
 _MAX_CONTEXTS: Final = 10_000
-#: plans kept (by their entity mapping's identity)
-_MAX_PLANS: Final = 10_000
-_PLANS: dict[int, _Plan] = {}
+#: mappings a compiled cache keeps (`_compiled`)
+_MAX_COMPILED: Final = 10_000
+_PLANS: dict[int, tuple[object, _Plan]] = {}
 
 
 def _plan_of(entity: EntityMapping) -> _Plan:
-    plan = _PLANS.get(id(entity))
-    if plan is None or plan.entity is not entity:
-        if len(_PLANS) >= _MAX_PLANS:  # tenants' overrides reloaded many times
-            _PLANS.clear()
-        plan = _PLANS[id(entity)] = _Plan(entity)
-    return plan
+    return _compiled(_PLANS, entity, lambda: _Plan(entity))
+
+
+def _compiled(cache: dict[int, tuple[object, T]], mapping: object, build: Callable[[], T]) -> T:
+    """What `build` makes of `mapping`, made once per mapping object: kept by its identity
+    (the object kept beside it, so a new object at a freed address is not taken for it),
+    at most `_MAX_COMPILED` (tenants' overrides reloaded many times)."""
+    found = cache.get(id(mapping))
+    if found is None or found[0] is not mapping:
+        if len(cache) >= _MAX_COMPILED:
+            cache.clear()
+        found = cache[id(mapping)] = (mapping, build())
+    return found[1]
 
 
 def _reader(path: str) -> Callable[[Any], Any]:
