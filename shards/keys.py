@@ -44,8 +44,7 @@ def index_keys(shard: Shard) -> set[tuple[str, str]]:
     data = shard.structured_data
     keys: set[tuple[str, str]] = set()
     for key, fields in kind.index:
-        values = _strings(*(data.get(f) for f in fields))
-        keys.update((key, v.lower() if key in _CASELESS else v) for v in values)
+        keys.update((key, v) for v in _values(data, key, fields))
     if kind.is_activity:
         addresses = participant_addresses(data, shard.shard_type)
         keys.update(("participant", a) for a in addresses)
@@ -68,12 +67,13 @@ def key_values(shard: Shard, key: str) -> set[str]:
     if kind.is_activity:
         return {v for k, v in index_keys(shard) if k == key}
     data = shard.structured_data
-    found: set[str] = set()
-    for name, fields in kind.index:
-        if name == key:
-            values = _strings(*(data.get(f) for f in fields))
-            found.update(v.lower() if key in _CASELESS else v for v in values)
-    return found
+    return {v for name, fields in kind.index if name == key for v in _values(data, key, fields)}
+
+
+def _values(data: dict[str, Any], key: str, fields: tuple[str, ...]) -> Iterator[str]:
+    """The values of look-up `key` from the record's `fields`, as the index keeps them."""
+    for value in _strings(*(data.get(f) for f in fields)):
+        yield value.lower() if key in _CASELESS else value
 
 
 def _strings(*values: Any) -> Iterator[str]:
