@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiormq
 from aiokafka import AIOKafkaProducer
@@ -208,11 +208,20 @@ def _settled(broker: EmbeddedBroker, group: str) -> bool:
     )
 
 
+class AgentRun(NamedTuple):
+    """What `agent_run` measured."""
+
+    rate: float  # shards/s from the first shard to the last
+    rss_mb: int  # the worker's peak RSS
+    settled: float  # N over the time until linking and ML caught up (0: not waited for)
+    worker_us: float  # the worker's CPU time (all its threads) per shard, first to last
+    broker_us: float  # the embedded broker's CPU time per shard, over the same time
+
+
 def agent_run(
     data_type: str, n: int, batch_size: int, *, settle: bool = True, **settings: str
-) -> tuple[float, int, float]:
-    """Shards/s of a light worker on N waiting events, its peak RSS in MB, and (`settle`)
-    N over the time until linking and the ML fields have caught up too (else 0)."""
+) -> AgentRun:
+    """A light worker on N waiting events (`AgentRun`)."""
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         asyncio.run(_fill_raw_topic(broker, events(n, tenant, data_type), tenant, data_type))
@@ -234,18 +243,34 @@ def agent_run(
             while _count(db) == 0:  # from the first shard: start-up and group join excluded
                 time.sleep(0.01)
             started, first = time.perf_counter(), _count(db)
+            cpu = (_cpu_seconds(worker.pid), _cpu_seconds(broker.pid))
             while (done := _count(db)) < n:
                 time.sleep(0.05)
             rate = (done - first) / (time.perf_counter() - started)
+            worker_us, broker_us = (
+                (_cpu_seconds(pid) - before) / max(done - first, 1) * 1e6
+                for pid, before in zip((worker.pid, broker.pid), cpu, strict=True)
+            )
             settled = 0.0
             if settle:
                 while not _settled(broker, f"bench-{tenant}"):
                     time.sleep(0.2)
                 settled = (done - first) / (time.perf_counter() - started)
-            return rate, _peak_rss_mb(worker.pid), settled
+            return AgentRun(rate, _peak_rss_mb(worker.pid), settled, worker_us, broker_us)
         finally:
             worker.terminate()
             worker.wait(60)
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User and system CPU time a process has used (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> int:
@@ -302,19 +327,26 @@ def main() -> None:
     for data_type in ("crm", "email", "message", "event"):
         if data_type in chosen:
             ceiling = counting_run(data_type, n)
-            today, today_rss, _ = agent_run(data_type, n, 500, settle=False, BATCH_DELIVERY="false")
-            fast, rss, settled = agent_run(data_type, n, 500)
-            rows.append((data_type, fast, today, ceiling, rss, today_rss, settled))
-            print(f"{data_type}: {fast:.0f}/s (settled {settled:.0f}/s), today's path "
-                  f"{today:.0f}/s, counting agent {ceiling:.0f}/s", flush=True)  # fmt: skip
+            today = agent_run(data_type, n, 500, settle=False, BATCH_DELIVERY="false")
+            fast = agent_run(data_type, n, 500)
+            rows.append((data_type, fast, today, ceiling))
+            print(f"{data_type}: {fast.rate:.0f}/s (settled {fast.settled:.0f}/s, "
+                  f"{fast.worker_us:.0f} us CPU a shard), today's path {today.rate:.0f}/s, "
+                  f"counting agent {ceiling:.0f}/s", flush=True)  # fmt: skip
     if rows:
         print(f"{'agent':8} {'shards/s':>9} {'settled/s':>9} {'today/s':>8} {'count/s':>8} "
-              f"{'vs today':>8} {'vs count':>8} {'RSS MB':>7} {'(today)':>8}")  # fmt: skip
-        for name, fast, today, ceiling, rss, today_rss, settled in rows:
-            ratios = f"{fast / today:7.2f}x {fast / ceiling:7.2f}x"
-            print(f"{name:8} {fast:9.0f} {settled:9.0f} {today:8.0f} {ceiling:8.0f} "
-                  f"{ratios} {rss:7d} {today_rss:8d}")  # fmt: skip
-        print(f"({n} events per run, light worker with linking and ML-field agents)")
+              f"{'vs today':>8} {'vs count':>8} {'RSS MB':>7} {'(today)':>8} "
+              f"{'CPU us':>7} {'broker':>7}")  # fmt: skip
+        for name, fast, today, ceiling in rows:
+            ratios = f"{fast.rate / today.rate:7.2f}x {fast.rate / ceiling:7.2f}x"
+            print(f"{name:8} {fast.rate:9.0f} {fast.settled:9.0f} {today.rate:8.0f} "
+                  f"{ceiling:8.0f} {ratios} {fast.rss_mb:7d} {today.rss_mb:8d} "
+                  f"{fast.worker_us:7.0f} {fast.broker_us:7.0f}")  # fmt: skip
+        print(
+            f"({n} events per run, light worker with linking and ML-field agents; CPU us: "
+            "the worker's CPU time per shard, all threads, first shard to last; broker: "
+            "the embedded broker's over the same time)"
+        )
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ class EmbeddedBroker:
         return f"kafka://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (None before `start`)."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def bootstrap(self) -> str:
         """The broker as aiokafka names it: `127.0.0.1:PORT`."""
         return f"127.0.0.1:{self.port}"
