@@ -138,6 +138,8 @@ class Linker:
         )
         #: activities read ahead for the current batch (`prefetch`), each used once
         self._prefetched: dict[tuple[str, str], Shard] = {}
+        #: tenant → the activity types it has been seen to have shards of (`_activity_types`)
+        self._activity_types_seen: dict[str, set[str]] = {}
 
     @contextmanager
     def batch(self, max_age: float = MAX_AGE) -> Iterator[None]:
@@ -429,12 +431,28 @@ class Linker:
         stale += [s for s in gone if s is not None]
         return [s.id for s in sorted(stale, key=activity_order)]
 
+    async def _activity_types(self, tenant_id: str) -> set[str]:
+        """The activity types the tenant has shards of. A type seen once is kept (after its
+        last shard is gone it only costs look-ups that find nothing); the others are asked
+        for each time, as their first shard may just have been written. No race: an
+        activity written after the question is evaluated after it, against CRM records
+        stored before it (those whose changes ask here)."""
+        seen = self._activity_types_seen.setdefault(tenant_id, set())
+        if missing := ACTIVITY_TYPES - seen:
+            seen |= await self._store.shard_types_present(tenant_id, missing)
+        return seen
+
     async def _concerned(self, tenant_id: str, crm_ids: Sequence[str]) -> list[str]:
         """Every activity new or changed contacts, users, accounts or opportunities of one
         tenant may concern, however old: those whose last linking looked at them (or at
         their accounts), and those their current addresses, domains, contacts or ids match
         in the look-up index. One look-up per key and activity type for all of them (a
-        batch's CRM records together, not one record at a time)."""
+        batch's CRM records together, not one record at a time). Only the activity types
+        the tenant has: a CRM backfill before any mail (a new customer connects its CRM
+        first) concerns nothing, and reads nothing but whether there is mail yet."""
+        present = await self._activity_types(tenant_id)
+        if not present:
+            return []
         shards = (await self._store.get_views(tenant_id, crm_ids, _CONCERN_FIELDS)).values()
         looked_at: set[str] = set()
         queries: dict[str, set[str]] = {"reference": set(), "domain": set(), "participant": set()}
@@ -466,7 +484,7 @@ class Linker:
         for key, values in queries.items():
             if not values:
                 continue
-            for shard_type in sorted(ACTIVITY_TYPES):
+            for shard_type in sorted(present):
                 for activity in await self._store.find_views(
                     tenant_id, shard_type, key, values, _TIME_FIELDS
                 ):

@@ -694,6 +694,20 @@ class CosmosShardStore:
         if old != new:
             await put_list(new)
 
+    async def shard_types_present(self, tenant_id: str, shard_types: Collection[str]) -> set[str]:
+        present: set[str] = set()
+        for shard_type in sorted(set(shard_types)):
+            params = _Params()
+            sql = (
+                "SELECT TOP 1 c.id FROM c "  # noqa: S608  # placeholders only
+                f"WHERE c.pk IN ({params.many(_tenant_partitions(tenant_id))}) "
+                f"AND c.tenantId = {params.add(tenant_id)} "
+                f"AND c.shardType = {params.add(shard_type)}"
+            )
+            if await self._query("shards", sql, params.values):
+                present.add(shard_type)
+        return present
+
     async def link_context_sources(self, tenant_id: str, target_ids: Collection[str]) -> list[str]:
         wanted = sorted({f"{tenant_id}|t|{t}" for t in target_ids})
         found: set[str] = set()

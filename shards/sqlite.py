@@ -609,6 +609,22 @@ class SqliteShardStore:
 
         return await self._small_write(apply)
 
+    async def shard_types_present(self, tenant_id: str, shard_types: Collection[str]) -> set[str]:
+        wanted = sorted(set(shard_types))
+
+        def read(db: sqlite3.Connection) -> set[str]:
+            return {
+                shard_type
+                for shard_type in wanted
+                if db.execute(
+                    "SELECT 1 FROM shards INDEXED BY shards_by_type "
+                    "WHERE tenant_id = ? AND shard_type = ? LIMIT 1",
+                    (tenant_id, shard_type),
+                ).fetchone()
+            }
+
+        return await self._read(read)
+
     async def link_context_sources(self, tenant_id: str, target_ids: Collection[str]) -> list[str]:
         """Activities whose last linking looked at any of these records."""
         wanted = sorted(set(target_ids))

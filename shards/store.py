@@ -231,6 +231,9 @@ class ShardStore(Protocol):
         links, suggestions, withdrawals (each idempotent: an evaluation replayed after a
         crash between them writes the rest)."""
 
+    async def shard_types_present(self, tenant_id: str, shard_types: Collection[str]) -> set[str]:
+        """Which of `shard_types` the tenant has at least one shard of."""
+
     async def link_context_sources(self, tenant_id: str, target_ids: Collection[str]) -> list[str]:
         """Activities whose last linking looked at any of these records: a change of one of
         them (even of a value that no longer matches) re-evaluates them."""

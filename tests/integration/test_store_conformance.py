@@ -217,6 +217,18 @@ async def test_tenants_are_isolated(store: ShardStore) -> None:
     assert await store.tenant_ids("Contact") == ["t3"]
 
 
+async def test_shard_types_present_are_those_a_tenant_has(store: ShardStore) -> None:
+    wanted = {"Account", "Contact", "Message", "Email"}
+    assert await store.shard_types_present("t1", wanted) == set()
+    await store.upsert_many([draft(sf.account("t1")), message("t1", 1, "th-1")])
+    await store.upsert_many([draft(sf.contact("t2"))])
+    assert await store.shard_types_present("t1", wanted) == {"Account", "Message"}
+    assert await store.shard_types_present("t1", ["Message", "Message"]) == {"Message"}
+    assert await store.shard_types_present("t2", wanted) == {"Contact"}
+    assert await store.shard_types_present("t3", wanted) == set()
+    assert await store.shard_types_present("t1", []) == set()
+
+
 async def test_get_many_finds_the_stored_ones_of_one_tenant(store: ShardStore) -> None:
     drafts = [draft(sf.account("t1", f"001{i:012d}")) for i in range(3)]
     await store.upsert_many([*drafts, draft(sf.account("t2", "001999999999999"))])

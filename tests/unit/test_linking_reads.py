@@ -77,6 +77,10 @@ class Counting:
         self.asked[("find_views", shard_type, key, *values)] += 1
         return await self.store.find_views(tenant_id, shard_type, key, values, fields)
 
+    async def shard_types_present(self, tenant_id: str, shard_types: Any) -> Any:
+        self.asked[("shard_types_present", *sorted(shard_types))] += 1
+        return await self.store.shard_types_present(tenant_id, shard_types)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
@@ -195,7 +199,38 @@ async def test_a_batchs_crm_changes_are_looked_up_together(tmp_path: Path) -> No
         asked = await together.requested(events)
         assert {r.shard_id for r in asked} == expected
         finds = sum(n for k, n in counting.asked.items() if k[0] in ("find", "find_views"))
-        assert finds == 2 * len(ACTIVITY_TYPES)  # (participant, reference) x type, not x 40
+        # (participant, reference) x the one activity type the tenant has (Email), not x 40
+        assert finds == 2
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_crm_changes_before_any_activity_look_nothing_up(tmp_path: Path) -> None:
+    """A CRM backfill before mail (a new customer connects its CRM first): its changes
+    concern nothing and read only which activity types the tenant has; the first email
+    stored is found by the next change, and a type seen once is not asked for again."""
+    store = await seeded(tmp_path)
+    try:
+        counting = Counting(store)
+        linker = Linker(counting, TENANTS, NullLinkWriter())  # type: ignore[arg-type]
+        people = await store.upsert_many([contact(10 + n, f"p{n}@fabrikam.com") for n in range(5)])
+        assert await linker.requested([shard_event(o) for o in people]) == []
+        assert counting.asked == Counter({("shard_types_present", *sorted(ACTIVITY_TYPES)): 1})
+
+        mail = email(1, "p1@fabrikam.com")
+        await store.upsert_many([mail])
+        changed = await store.upsert_many([contact(11, "p1@fabrikam.com")])  # to the mail's sender
+        counting.asked.clear()
+        asked = await linker.requested([shard_event(o) for o in changed])
+        assert [r.shard_id for r in asked] == [mail.id]
+        assert counting.asked[("shard_types_present", *sorted(ACTIVITY_TYPES))] == 1
+        assert not any(k[1] != "Email" for k in counting.asked if k[0] == "find_views")
+
+        counting.asked.clear()
+        assert [r.shard_id for r in await linker.requested([shard_event(o) for o in changed])] == [
+            mail.id
+        ]
+        assert counting.asked[("shard_types_present", *sorted(ACTIVITY_TYPES - {"Email"}))] == 1
     finally:
         await store.__aexit__(None, None, None)
 
