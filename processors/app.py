@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import faust
-from faust.types import TransportT
+from faust.types import ProducerT, TransportT
 
 from agents import AgentDeps, register_agents
 from core.settings import Settings
@@ -24,6 +24,9 @@ from web.views import register_views
 __all__ = ["ProcessorsApp", "create_app"]
 
 logger = logging.getLogger(__name__)
+
+#: batches' worth of table changelog records Faust's producer buffers before a flush
+PRODUCER_BUFFER_BATCHES = 4
 
 
 class ProcessorsApp(faust.App):
@@ -51,6 +54,17 @@ class ProcessorsApp(faust.App):
         self.agent_names: list[str] = []
         self.watchdog = ConsumerWatchdog(self, settings.STALL_TIMEOUT)
         self.timer(self.watchdog.interval, name="consumer_watchdog")(self.watchdog.check)
+
+    def _new_producer(self) -> ProducerT:
+        """Faust's producer, its buffer of table changelog records sized for a batch: at
+        Faust's 100 a batch of the ML-field table's writes (one per opportunity, up to
+        `AGENT_BATCH_SIZE`) stopped the agent to flush every hundred and logged "producer
+        buffer full" each time (98 warnings in a run of `benchmarks/ml_fields.py`, 2 with
+        this; its rates the same within this machine's drift). Faust's commit still
+        waits for the buffer to drain."""
+        producer = super()._new_producer()
+        producer.buffer.max_messages = PRODUCER_BUFFER_BATCHES * self.settings.AGENT_BATCH_SIZE
+        return producer
 
     def _new_transport(self) -> TransportT:
         """aiokafka, with recovery end offsets checked by a fetch (`streams.end_offsets`)

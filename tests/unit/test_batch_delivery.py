@@ -247,3 +247,7 @@ def test_canary_the_faust_internals_batch_delivery_relies_on() -> None:
     assert "return self._producer" in ensure
     flush = inspect.getsource(FaustProducer.flush)
     assert "await self._producer.flush()" in flush
+    # processors.app.ProcessorsApp._new_producer sizes the buffer of table writes
+    from faust.transport.producer import ProducerBuffer
+
+    assert "if self.size > self.max_messages:" in inspect.getsource(ProducerBuffer.wait_until_ebb)

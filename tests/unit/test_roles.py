@@ -4,7 +4,7 @@ import pytest
 
 from core.exceptions import ConfigurationError
 from core.settings import Settings
-from processors.app import ProcessorsApp, create_app
+from processors.app import PRODUCER_BUFFER_BATCHES, ProcessorsApp, create_app
 
 LIGHT = {
     "process_crm_records",
@@ -95,3 +95,13 @@ def test_a_bad_selection_stops_start_up_with_the_reason(
 ) -> None:
     with pytest.raises(ConfigurationError, match=problem):
         _app(tmp_path, role, agents)
+
+
+async def test_the_producer_buffers_table_writes_of_a_few_batches(tmp_path: Path) -> None:
+    """Faust's own buffer of changelog records (100) held a batch's ML-field writes."""
+    settings = Settings(
+        CONSUMER_TYPE="light", DATA_DIR=tmp_path, BROKER_URL="kafka://127.0.0.1:1",
+        AGENT_BATCH_SIZE=300, APP_ID="r",
+    )  # fmt: skip
+    app = create_app(settings)
+    assert app.producer.buffer.max_messages == PRODUCER_BUFFER_BATCHES * 300
