@@ -219,9 +219,15 @@ class AgentRun(NamedTuple):
 
 
 def agent_run(
-    data_type: str, n: int, batch_size: int, *, settle: bool = True, **settings: str
+    data_type: str,
+    n: int,
+    batch_size: int | None = None,
+    *,
+    settle: bool = True,
+    **settings: str,
 ) -> AgentRun:
-    """A light worker on N waiting events (`AgentRun`)."""
+    """A light worker on N waiting events (`AgentRun`); `batch_size`: `AGENT_BATCH_SIZE`
+    (None: the light worker's own)."""
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         asyncio.run(_fill_raw_topic(broker, events(n, tenant, data_type), tenant, data_type))
@@ -234,10 +240,11 @@ def agent_run(
             "APP_ID": f"bench-{tenant}",
             "CONSUMER_TYPE": "light",
             "TENANT_CONFIG": str(_tenant_file(Path(tmp), tenant)),
-            "AGENT_BATCH_SIZE": str(batch_size),
             "LOG_LEVEL": "warning",
             **settings,
         }
+        if batch_size is not None:
+            env["AGENT_BATCH_SIZE"] = str(batch_size)
         worker = subprocess.Popen([COMMAND, "worker"], env=env, stdout=subprocess.DEVNULL)
         try:
             while _count(db) == 0:  # from the first shard: start-up and group join excluded
@@ -327,8 +334,8 @@ def main() -> None:
     for data_type in ("crm", "email", "message", "event"):
         if data_type in chosen:
             ceiling = counting_run(data_type, n)
-            today = agent_run(data_type, n, 500, settle=False, BATCH_DELIVERY="false")
-            fast = agent_run(data_type, n, 500)
+            today = agent_run(data_type, n, settle=False, BATCH_DELIVERY="false")
+            fast = agent_run(data_type, n)
             rows.append((data_type, fast, today, ceiling))
             print(f"{data_type}: {fast.rate:.0f}/s (settled {fast.settled:.0f}/s, "
                   f"{fast.worker_us:.0f} us CPU a shard), today's path {today.rate:.0f}/s, "

@@ -1,7 +1,7 @@
 import gc
 from pathlib import Path
 
-from core.settings import ConsumerType, Settings
+from core.settings import LIGHT_BATCH_SIZE, ConsumerType, Settings
 from processors.cli import tune_gc
 
 
@@ -41,3 +41,14 @@ def test_the_collector_threshold_is_set_from_the_setting_and_zero_keeps_it(monke
         assert gc.get_threshold() == (700, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_light_worker_takes_larger_batches_unless_told(monkeypatch) -> None:
+    monkeypatch.delenv("AGENT_BATCH_SIZE", raising=False)
+    for role, size in (("light", LIGHT_BATCH_SIZE), ("heavy", 500), ("all", 500)):
+        monkeypatch.setenv("CONSUMER_TYPE", role)
+        assert size == Settings().AGENT_BATCH_SIZE, role
+    monkeypatch.setenv("CONSUMER_TYPE", "light")
+    monkeypatch.setenv("AGENT_BATCH_SIZE", "500")
+    assert Settings().AGENT_BATCH_SIZE == 500
+    assert Settings(AGENT_BATCH_SIZE=7).AGENT_BATCH_SIZE == 7
