@@ -378,12 +378,19 @@ class Linker:
     async def _thread(self, shard: Shard) -> _Thread:
         """The shard's thread (Email and Message; the shard among them once stored), as
         much of it as linking reads: times and links (`ShardStore.find_views`), in thread
-        order (`activity_order`), kept while the store hands out the same views."""
+        order (`activity_order`), kept while the store hands out the same views.
+
+        An email's thread is of emails and a message's of messages: thread ids carry their
+        integration (and a chat thread its channel), so no email shares one with a chat
+        message, and reading the other type's was two statements an evaluation that found
+        nothing. Other types with a thread id read both, as before."""
         thread_id = shard.structured_data.get("threadId")
         if not isinstance(thread_id, str | int) or not str(thread_id).strip():
             return _NO_THREAD
         found: list[ShardView] = []
-        for shard_type, fields in _THREADED.items():
+        own = _THREADED.get(shard.shard_type)
+        types = {shard.shard_type: own} if own is not None else _THREADED
+        for shard_type, fields in types.items():
             found += await self._store.find_views(
                 shard.tenant_id, shard_type, "threadId", [str(thread_id).strip()], fields
             )

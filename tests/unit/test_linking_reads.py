@@ -4,6 +4,7 @@ embedded store: what is asked of the store, and what a batch may and may not reu
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -301,5 +302,26 @@ async def test_activities_read_ahead_are_used_once_and_a_stale_one_is_not_writte
         stored = await store.get(T, second.id)
         assert stored is not None and stored.version == 3 and stored.links  # relinked
         assert stored.structured_data["subject"] == "Pricing, revised"
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_an_email_reads_its_thread_of_emails_only(tmp_path: Path) -> None:
+    """Thread ids carry their integration (a chat one its channel too): an email's thread
+    is read among emails, a message's among messages, and nothing else."""
+    store = await seeded(tmp_path)
+    try:
+        first, reply = email(1, "priya@fabrikam.com"), email(2, "priya@fabrikam.com")
+        later = {"threadId": "t1", "sentAt": "2026-11-20T11:00:00Z"}
+        reply = replace(reply, structured_data={**reply.structured_data, **later})
+        await store.upsert_many([first, reply])
+        counting = Counting(store)
+        linker = Linker(counting, TENANTS, NullLinkWriter())  # type: ignore[arg-type]
+        assert await linker.link(T, reply.id)
+        threads = [k[1:4] for k in counting.asked if k[0] == "find_views"]
+        assert threads == [("Email", "threadId", "t1")]
+        stored = await store.get(T, reply.id)
+        assert stored is not None
+        assert {k.target_shard_type for k in stored.links} >= {"Contact", "Account"}
     finally:
         await store.__aexit__(None, None, None)
