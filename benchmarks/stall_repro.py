@@ -260,20 +260,25 @@ class Worker:
 
     def cpu_seconds(self) -> float:
         """CPU time the worker has used so far (Linux /proc), 0 when unknown."""
-        if self.process is None:
-            return 0.0
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return 0.0
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(None if self.process is None else self.process.pid)
 
     def healthy(self, port: int) -> bool:
         try:
             return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User and system CPU time a process has used so far (Linux /proc), 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_run(number: int, args: argparse.Namespace, rng: random.Random) -> Run:

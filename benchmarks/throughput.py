@@ -43,6 +43,7 @@ from aiokafka import AIOKafkaProducer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.stall_repro import process_cpu_seconds
 from bridge.bridge import Bridge
 from bridge.publisher import RawEventPublisher
 from core.settings import Settings
@@ -250,12 +251,12 @@ def agent_run(
             while _count(db) == 0:  # from the first shard: start-up and group join excluded
                 time.sleep(0.01)
             started, first = time.perf_counter(), _count(db)
-            cpu = (_cpu_seconds(worker.pid), _cpu_seconds(broker.pid))
+            cpu = (process_cpu_seconds(worker.pid), process_cpu_seconds(broker.pid))
             while (done := _count(db)) < n:
                 time.sleep(0.05)
             rate = (done - first) / (time.perf_counter() - started)
             worker_us, broker_us = (
-                (_cpu_seconds(pid) - before) / max(done - first, 1) * 1e6
+                (process_cpu_seconds(pid) - before) / max(done - first, 1) * 1e6
                 for pid, before in zip((worker.pid, broker.pid), cpu, strict=True)
             )
             settled = 0.0
@@ -267,17 +268,6 @@ def agent_run(
         finally:
             worker.terminate()
             worker.wait(60)
-
-
-def _cpu_seconds(pid: int | None) -> float:
-    """User and system CPU time a process has used (0 when unknown)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> int:

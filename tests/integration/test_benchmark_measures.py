@@ -1,4 +1,4 @@
-"""What `benchmarks/throughput.py` reads besides rates: CPU time per process."""
+"""What the benchmarks read besides rates: CPU time per process."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.throughput import _cpu_seconds
+from benchmarks.stall_repro import process_cpu_seconds
 from processors.embedded_broker import EmbeddedBroker
 
 
 def test_cpu_seconds_count_the_work_a_process_does() -> None:
-    before = _cpu_seconds(os.getpid())
+    before = process_cpu_seconds(os.getpid())
     deadline = time.process_time() + 0.2
     while time.process_time() < deadline:
         pass
-    assert _cpu_seconds(os.getpid()) - before >= 0.15
-    assert _cpu_seconds(None) == 0.0
+    assert process_cpu_seconds(os.getpid()) - before >= 0.15
+    assert process_cpu_seconds(None) == 0.0
 
 
 def test_the_embedded_brokers_pid_is_its_running_process() -> None:
@@ -26,6 +26,6 @@ def test_the_embedded_brokers_pid_is_its_running_process() -> None:
         pid = broker.pid
         assert pid is not None
         assert b"tansu" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        assert _cpu_seconds(pid) >= 0.0
+        assert process_cpu_seconds(pid) >= 0.0
     assert broker.pid is None
-    assert _cpu_seconds(pid) == 0.0  # gone: nothing to read
+    assert process_cpu_seconds(pid) == 0.0  # gone: nothing to read
