@@ -16,7 +16,7 @@ from core.domains import domain_keys
 from shards.kinds import KINDS, kind_of
 from shards.model import Shard
 
-__all__ = ["index_keys", "key_values", "participant_addresses"]
+__all__ = ["index_keys", "key_values", "link_keys", "participant_addresses", "thread_ids"]
 
 #: Index keys whose values are compared lower-cased (addresses and domains).
 _CASELESS: Final = frozenset({"email", "domain"})
@@ -51,11 +51,25 @@ def index_keys(shard: Shard) -> set[tuple[str, str]]:
         # Every level down to the registrable domain: a change of `acme.com` finds mail
         # from `eu.acme.com` too.
         keys.update(("domain", d) for a in addresses for d in domain_keys(domain_of(a)))
-        keys.update(("threadId", t) for t in _strings(data.get("threadId")))
-        keys.update(("linkedTarget", link.target_shard_id) for link in shard.links)
+        keys.update(("threadId", t) for t in thread_ids(data))
+        keys |= link_keys(shard)
         for field, _ in kind.references:
             keys.update(("reference", r) for r in _strings(data.get(field)))
     return keys
+
+
+def link_keys(shard: Shard) -> set[tuple[str, str]]:
+    """The keys of `index_keys` that come from the shard's links (an activity's only):
+    what a change of links alone changes of them."""
+    kind = kind_of(shard.shard_type)
+    if kind is None or not kind.is_activity:
+        return set()
+    return {("linkedTarget", link.target_shard_id) for link in shard.links}
+
+
+def thread_ids(data: dict[str, Any]) -> list[str]:
+    """The `threadId` keys of an activity's structured data."""
+    return list(_strings(data.get("threadId")))
 
 
 def key_values(shard: Shard, key: str) -> set[str]:

@@ -36,11 +36,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from core.exceptions import ConcurrencyError, ShardTypeMissingError, StoreError, WritesLostError
 from core.kept import Kept
-from shards.keys import index_keys
+from shards.keys import index_keys, link_keys, thread_ids
 from shards.kinds import KINDS
 from shards.model import Link, Shard, ShardDraft, WriteOutcome, merge
 from shards.store import (
@@ -232,6 +232,8 @@ class SqliteShardStore:
         #: the `held_writes` block whose transaction is open on `_inline`, and its timer
         self._holder: _Hold | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        #: held transactions begun (`_held_mark`)
+        self._held_begun = 0
 
     @classmethod
     def from_url(cls, url: str, *, cache_mb: int = WRITER_CACHE_MB) -> SqliteShardStore:
@@ -585,26 +587,39 @@ class SqliteShardStore:
 
     async def write_linking(self, write: LinkingWrite) -> LinkingWritten:
         """All of one evaluation's writes in one transaction (one commit, not four); none
-        when it changes nothing."""
+        when it changes nothing. What it read to find that out is what the transaction
+        works from when nothing can have been written since (`_held_mark`); else it reads
+        again inside it."""
         tenant_id, shard_id, kept = write.tenant_id, write.shard_id, set(write.keep)
-        context_changed, doomed = await self._read(
+        mark = self._held_mark()
+        stored, suggested = await self._read(
             lambda db: (
-                _link_context(db, tenant_id, shard_id) != dict(write.looked_at),
-                _doomed(db, tenant_id, shard_id, kept),
+                _link_context(db, tenant_id, shard_id),
+                _suggestions_of(db, tenant_id, shard_id),
             )
         )
+        context_changed = stored != dict(write.looked_at)
+        doomed = _doomed_among(suggested, kept)
         if not (context_changed or write.relinked or write.suggestions or doomed):
             return LinkingWritten(None, [], [])
 
         def apply(conn: sqlite3.Connection) -> LinkingWritten:
+            read = mark is not None and conn is self._inline and self._held_mark() == mark
             with _Transaction(conn) as db:
                 shard = None
                 if (relink := write.relink()) is not None:
                     shard = _update_shard(db, *relink, before=write.read)
                 if context_changed:
-                    _put_link_context(db, tenant_id, shard_id, write.looked_at)
-                raised = [s for s in write.suggestions if _put_suggestion(db, s)]
-                withdrawn = _withdraw(db, tenant_id, shard_id, kept, write.at) if doomed else []
+                    _put_link_context(
+                        db, tenant_id, shard_id, write.looked_at, stored if read else None
+                    )
+                statuses = {i: status for i, _, status, _ in suggested} if read else None
+                raised = [s for s in write.suggestions if _put_suggestion(db, s, statuses)]
+                withdrawn = (
+                    _withdraw(db, tenant_id, shard_id, kept, write.at, doomed if read else None)
+                    if doomed
+                    else []
+                )
             return LinkingWritten(shard, raised, withdrawn)
 
         return await self._small_write(apply)
@@ -721,6 +736,7 @@ class SqliteShardStore:
                     if hold is not None and self._holder is None:
                         self._inline.execute("BEGIN IMMEDIATE")
                         self._holder = hold
+                        self._held_begun += 1
                         self._expiry = asyncio.get_running_loop().call_later(
                             MAX_HOLD, self._release
                         )
@@ -729,6 +745,16 @@ class SqliteShardStore:
                     if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                         raise
         return await self._thread_write(lambda: fn(self._db()))
+
+    def _held_mark(self) -> int | None:
+        """A mark of the held transaction open on the event loop's connection while reads
+        go to it (`_read`); None when there is none. A read and a write that find the same
+        mark ran in the same transaction with nothing written between them: the
+        transaction holds SQLite's write lock (no other connection writes), and any write
+        of this process that is not the holder's commits it first (`_release`)."""
+        if self._holder is None or self._queued or self._inline is None:
+            return None
+        return self._held_begun if self._inline.in_transaction else None
 
     def _held(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn` in the held transaction (its `_Transaction` a savepoint); an error that
@@ -878,12 +904,21 @@ def _update_shard(
     return stored
 
 
-def _put_suggestion(db: sqlite3.Connection, suggestion: SuggestedLink) -> bool:
-    """`put_suggestion` in the caller's transaction."""
-    row = db.execute(
-        "SELECT status FROM suggested_links WHERE tenant_id = ? AND id = ?",
-        (suggestion.tenant_id, suggestion.id),
-    ).fetchone()
+def _put_suggestion(
+    db: sqlite3.Connection,
+    suggestion: SuggestedLink,
+    statuses: Mapping[str, str] | None = None,
+) -> bool:
+    """`put_suggestion` in the caller's transaction (`statuses`: the source's suggestions'
+    statuses as this transaction has them, when already read)."""
+    if statuses is None:
+        row = db.execute(
+            "SELECT status FROM suggested_links WHERE tenant_id = ? AND id = ?",
+            (suggestion.tenant_id, suggestion.id),
+        ).fetchone()
+    else:
+        status = statuses.get(suggestion.id)
+        row = None if status is None else (status,)
     if row is not None and row[0] not in ("pending_review", "withdrawn"):
         return False
     db.execute(
@@ -904,18 +939,35 @@ def _put_suggestion(db: sqlite3.Connection, suggestion: SuggestedLink) -> bool:
     return row is None or row[0] == "withdrawn"
 
 
-_PENDING = (
-    "SELECT target_shard_id, doc FROM suggested_links INDEXED BY suggested_by_source "
-    "WHERE tenant_id = ? AND source_shard_id = ? AND status = 'pending_review'"
-)
-
-
 def _doomed(
     db: sqlite3.Connection, tenant_id: str, source_shard_id: str, kept: Collection[str]
 ) -> list[SuggestedLink]:
     """The source's pending suggestions raised by linking whose target is not kept."""
-    rows = db.execute(_PENDING, (tenant_id, source_shard_id)).fetchall()
-    unkept = (SuggestedLink.model_validate_json(doc) for t, doc in rows if t not in kept)
+    return _doomed_among(_suggestions_of(db, tenant_id, source_shard_id), kept)
+
+
+def _suggestions_of(
+    db: sqlite3.Connection, tenant_id: str, source_shard_id: str
+) -> list[tuple[str, str, str, str | None]]:
+    """The source's suggestions: id, target, status and, of a pending one, its document."""
+    return db.execute(
+        "SELECT id, target_shard_id, status, "
+        "CASE WHEN status = 'pending_review' THEN doc END FROM suggested_links "
+        "INDEXED BY suggested_by_source WHERE tenant_id = ? AND source_shard_id = ?",
+        (tenant_id, source_shard_id),
+    ).fetchall()
+
+
+def _doomed_among(
+    suggested: Iterable[tuple[str, str, str, str | None]], kept: Collection[str]
+) -> list[SuggestedLink]:
+    """The pending suggestions raised by linking among rows of `_suggestions_of` whose
+    target is not kept."""
+    unkept = (
+        SuggestedLink.model_validate_json(doc)
+        for _, target, status, doc in suggested
+        if status == "pending_review" and doc is not None and target not in kept
+    )
     return [s for s in unkept if s.raised_by == "linking"]
 
 
@@ -925,10 +977,14 @@ def _withdraw(
     source_shard_id: str,
     kept: Collection[str],
     at: datetime,
+    doomed: Sequence[SuggestedLink] | None = None,
 ) -> list[SuggestedLink]:
-    """`withdraw_suggestions` in the caller's transaction."""
+    """`withdraw_suggestions` in the caller's transaction (`doomed`: its `_doomed` as this
+    transaction has them, when already read)."""
     withdrawn = []
-    for current in _doomed(db, tenant_id, source_shard_id, kept):
+    if doomed is None:
+        doomed = _doomed(db, tenant_id, source_shard_id, kept)
+    for current in doomed:
         gone = current.model_copy(update={"status": "withdrawn", "decided_at": at})
         db.execute(
             "UPDATE suggested_links SET status = 'withdrawn', doc = ? "
@@ -950,11 +1006,17 @@ def _link_context(db: sqlite3.Connection, tenant_id: str, source_shard_id: str) 
 
 
 def _put_link_context(
-    db: sqlite3.Connection, tenant_id: str, source_shard_id: str, seen: Mapping[str, str]
+    db: sqlite3.Connection,
+    tenant_id: str,
+    source_shard_id: str,
+    seen: Mapping[str, str],
+    stored: Mapping[str, str] | None = None,
 ) -> None:
     """`put_link_context` in the caller's transaction: only the rows that differ from what
-    is stored (a thread's message looked at every earlier one, most of them as before)."""
-    stored = _link_context(db, tenant_id, source_shard_id)
+    is stored (a thread's message looked at every earlier one, most of them as before;
+    `stored`: the rows as this transaction has them, when already read)."""
+    if stored is None:
+        stored = _link_context(db, tenant_id, source_shard_id)
     db.executemany(
         "DELETE FROM link_context WHERE tenant_id = ? AND target_id = ? AND source_id = ?",
         [(tenant_id, target, source_shard_id) for target in sorted(stored.keys() - seen.keys())],
@@ -1033,13 +1095,26 @@ def _index_many(db: sqlite3.Connection, changes: Sequence[tuple[Shard | None, Sh
     new: list[tuple[str, str, str, str, str]] = []
     views: list[tuple[Shard, set[tuple[str, str]], set[tuple[str, str]]]] = []
     for before, after in changes:
-        had = set() if before is None else index_keys(before)
-        keys = index_keys(after)
+        if _relinked_only(before, after):
+            # only the links changed (a relink: the same structured data, not a copy), so
+            # only the keys of the links can differ, and the threads are the same
+            had, keys = link_keys(before), link_keys(after)
+            threads = thread_ids(after.structured_data)
+        else:
+            had = set() if before is None else index_keys(before)
+            keys = index_keys(after)
+            threads = None
         if had != keys:
             gone += [(after.tenant_id, after.shard_type, k, v, after.id) for k, v in had - keys]
             new += [(after.tenant_id, after.shard_type, k, v, after.id) for k, v in keys - had]
-        if after.shard_type in _THREAD_FIELDS:
-            views.append((after, _views(before, had), _views(after, keys)))
+        if after.shard_type not in _THREAD_FIELDS:
+            continue
+        if threads is not None and before is not None and before.links is not after.links:
+            # a relink: the view as stored is not worked out again, as the links it
+            # holds changed ("" is no view: each thread's row is updated in place)
+            views.append((after, {(t, "") for t in threads}, _views(after, keys, threads)))
+        else:
+            views.append((after, _views(before, had, threads), _views(after, keys, threads)))
     db.executemany(
         "DELETE FROM shard_keys WHERE tenant_id = ? AND shard_type = ? AND key = ? "
         "AND value = ? AND shard_id = ?",
@@ -1049,11 +1124,26 @@ def _index_many(db: sqlite3.Connection, changes: Sequence[tuple[Shard | None, Sh
     _put_thread_views(db, views)
 
 
-def _views(shard: Shard | None, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """(thread, view) of each thread a threaded shard is in, as `thread_views` keeps it."""
+def _relinked_only(before: Shard | None, after: Shard) -> TypeGuard[Shard]:
+    """Whether `after` differs from `before` in its links at most as far as look-up keys
+    and threads go: the same type and the very same structured data (`index_keys` reads
+    nothing else), as a relink's copy of the version it read has."""
+    return (
+        before is not None
+        and before.structured_data is after.structured_data
+        and before.shard_type == after.shard_type
+    )
+
+
+def _views(
+    shard: Shard | None, keys: set[tuple[str, str]], threads: Sequence[str] | None = None
+) -> set[tuple[str, str]]:
+    """(thread, view) of each thread a threaded shard is in, as `thread_views` keeps it
+    (`threads`: its thread ids when known, else those among `keys`)."""
     if shard is None:
         return set()
-    threads = [v for k, v in keys if k == "threadId"]
+    if threads is None:
+        threads = [v for k, v in keys if k == "threadId"]
     if not threads:
         return set()
     view = _thread_view(shard)

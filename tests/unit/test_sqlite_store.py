@@ -19,6 +19,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -476,9 +477,28 @@ async def test_the_index_rows_are_those_the_stored_documents_call_for_after_ever
         first = await store.get(T, shard_id(T, "gmail", "email", "e1"))
         assert first is not None and first.etag is not None
         relinked = first.model_copy(update={"links": [link]})
-        await store.write_linking(
+        written = await store.write_linking(
             LinkingWrite(tenant_id=T, shard_id=first.id, looked_at={}, relinked=relinked,
                          suggestions=[], keep=frozenset(), at=datetime.now(UTC), read=first)
+        )  # fmt: skip
+        assert _stored_index_rows(path) == _derived_rows(path)
+        # relinked again from the version written (only the links' rows are worked out)
+        assert written.shard is not None
+        other = link.model_copy(update={"target_shard_id": "o2"})
+        await store.write_linking(
+            LinkingWrite(tenant_id=T, shard_id=first.id, looked_at={},
+                         relinked=written.shard.model_copy(update={"links": [other]}),
+                         suggestions=[], keep=frozenset(), at=datetime.now(UTC),
+                         read=written.shard)
+        )  # fmt: skip
+        assert _stored_index_rows(path) == _derived_rows(path)
+        assert (T, "Email", "linkedTarget", "o2", first.id) in _stored_index_rows(path)[0]
+        current = await store.get(T, first.id)
+        assert current is not None
+        relinked = current.model_copy(update={"links": [link]})
+        await store.write_linking(
+            LinkingWrite(tenant_id=T, shard_id=first.id, looked_at={}, relinked=relinked,
+                         suggestions=[], keep=frozenset(), at=datetime.now(UTC), read=None)
         )  # fmt: skip
         assert _stored_index_rows(path) == _derived_rows(path)
         second = await store.get(T, shard_id(T, "gmail", "email", "e2"))
@@ -570,3 +590,68 @@ def test_one_keys_values_are_those_index_keys_gives_under_it() -> None:
         every = index_keys(shard)
         for key in keys:
             assert key_values(shard, key) == {v for k, v in every if k == key}, (shard.id, key)
+
+
+def _pending(source: str, target: str) -> SuggestedLink:
+    return SuggestedLink(
+        id=f"{source}:{target}", tenant_id=T, source_shard_id=source,
+        source_shard_type="Email", target_shard_id=target, target_shard_type="Opportunity",
+        confidence=0.6, method="opportunity_open", raised_by="linking",
+        created_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def _linking(source: str, suggestions: list[SuggestedLink], seen: dict[str, str]) -> LinkingWrite:
+    return LinkingWrite(
+        tenant_id=T, shard_id=source, looked_at=seen, relinked=None, suggestions=suggestions,
+        keep=frozenset(s.target_shard_id for s in suggestions), at=datetime.now(UTC),
+    )  # fmt: skip
+
+
+async def test_a_linking_write_in_a_held_block_works_from_its_read_only_while_nothing_came_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a held transaction a linking write takes the suggestions and link context it read
+    (to learn whether anything changes) as what it writes over, without reading them
+    again: nothing else can write in between. When something did (here a person approves
+    the suggestion while the write's read waits), it reads again: the approval stays, and
+    the suggestion is not raised as new."""
+    store = await seeded(tmp_path)
+    try:
+        with store.held_writes():
+            # a write that opens the held transaction, then one that works from its read
+            first = await store.write_linking(_linking("e1", [_pending("e1", "o1")], {"a": ""}))
+            assert [s.id for s in first.raised] == ["e1:o1"]
+            again = await store.write_linking(
+                _linking("e1", [_pending("e1", "o1"), _pending("e1", "o2")], {"b": "x"})
+            )
+            assert [s.id for s in again.raised] == ["e1:o2"]  # o1 was pending already
+            assert await store.link_readers(T, "a") == {}
+            assert await store.link_readers(T, "b") == {"e1": "x"}
+            withdrawn = await store.write_linking(_linking("e1", [_pending("e1", "o2")], {}))
+            assert [s.id for s in withdrawn.withdrawn] == ["e1:o1"]
+
+            # the read yields, and another task (the review page) approves o2 meanwhile
+            read = store._read
+
+            async def read_then_yield(fn: Any) -> Any:
+                found = await read(fn)
+                await asyncio.create_task(
+                    store.decide_suggestion(T, "e1:o2", "approved", user_id="u", reason=None,
+                                            at=datetime.now(UTC)),
+                    context=contextvars.Context(),
+                )  # fmt: skip
+                return found
+
+            monkeypatch.setattr(store, "_read", read_then_yield)
+            late = await store.write_linking(
+                _linking("e1", [_pending("e1", "o2"), _pending("e1", "o3")], {"c": ""})
+            )
+            monkeypatch.undo()
+            assert [s.id for s in late.raised] == ["e1:o3"]
+        stored = await store.get_suggestion(T, "e1:o2")
+        assert stored is not None and stored.status == "approved"
+        assert await store.decisions_for(T, "e1") == {"o2": "approved"}
+        assert await store.link_readers(T, "c") == {"e1": ""}
+    finally:
+        await store.__aexit__(None, None, None)
