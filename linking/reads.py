@@ -54,6 +54,22 @@ class CrmReads:
             self._found.clear()
             self._since = now
 
+    def restart(self) -> None:
+        """Forget everything read and start a new `max_age` window now (before reading
+        ahead: what is read then is kept for the whole window)."""
+        self._shards.clear()
+        self._found.clear()
+        self._since = time.monotonic()
+
+    async def get_many(self, tenant_id: str, shard_ids: Iterable[str]) -> None:
+        """Read the CRM shards among `shard_ids` not read yet, together (for `get`)."""
+        self._fresh()
+        missing = sorted({i for i in shard_ids if (tenant_id, i) not in self._shards})
+        if missing:
+            for shard_id, shard in (await self._store.get_many(tenant_id, missing)).items():
+                if shard.shard_type in CRM_TYPES:
+                    self._shards[(tenant_id, shard_id)] = shard
+
     async def get(self, tenant_id: str, shard_id: str) -> Shard | None:
         """The shard, from the cache when a CRM shard of this batch."""
         self._fresh()

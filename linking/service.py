@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ from core.exceptions import StoreError
 from core.kept import Kept
 from core.metrics import LINK_EVALUATIONS
 from core.tenants import TenantDirectory
-from linking.activity import Activity, activity_of, lookup_keys, occurred_at
+from linking.activity import Activity, LookupKeys, activity_of, lookup_keys, occurred_at
 from linking.decisions import Decision, decide
 from linking.reads import CRM_TYPES, MAX_AGE, CrmReads
 from linking.rules import Candidate, LinkContext, candidates
@@ -99,6 +100,8 @@ _MAX_ANCESTORS = 50
 #: threads, and views in all, a linker keeps in order (`Linker._thread`)
 _THREADS_KEPT = 1_000
 _VIEWS_KEPT = 50_000
+#: activities of a batch whose CRM look-ups are read together (`Linker._read_ahead`)
+READ_AHEAD = 32
 
 
 class LinkWriter(Protocol):
@@ -138,6 +141,10 @@ class Linker:
         )
         #: activities read ahead for the current batch (`prefetch`), each used once
         self._prefetched: dict[tuple[str, str], Shard] = {}
+        #: of those, the ones whose CRM look-ups are not read ahead yet, in their order
+        self._unread: dict[tuple[str, str], None] = {}
+        #: activities read as activities ahead of their evaluation (`_read_ahead`)
+        self._activities: dict[tuple[str, str], tuple[Shard, Activity | None, LookupKeys]] = {}
         #: tenant → the activity types it has been seen to have shards of (`_activity_types`)
         self._activity_types_seen: dict[str, set[str]] = {}
 
@@ -151,6 +158,8 @@ class Linker:
         finally:
             self._reads = None
             self._prefetched.clear()
+            self._unread.clear()
+            self._activities.clear()
 
     async def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
         """Read the batch's activities ((tenant, shard id)) together, one statement per 500
@@ -162,7 +171,8 @@ class Linker:
         if self._reads is None:
             return
         by_tenant: dict[str, list[str]] = {}
-        for tenant_id, shard_id in keys:
+        order = list(dict.fromkeys(keys))
+        for tenant_id, shard_id in order:
             by_tenant.setdefault(tenant_id, []).append(shard_id)
         try:
             for tenant_id, ids in by_tenant.items():
@@ -170,6 +180,50 @@ class Linker:
                 self._prefetched.update(((tenant_id, i), s) for i, s in found.items())
         except StoreError:
             logger.warning("reading %d activities ahead failed", sum(map(len, by_tenant.values())))
+        self._unread.update((key, None) for key in order if key in self._prefetched)
+
+    async def _read_ahead(self, first: tuple[str, str]) -> None:
+        """The CRM look-ups of `first` and of up to `READ_AHEAD` - 1 activities read ahead
+        after it (in the order asked for), read together: one statement per look-up for
+        all of them, where each evaluation asked ~5 for itself. What is read is kept as
+        any of the batch's reads is (`linking.reads`: `MAX_AGE`, a window started here);
+        an evaluation after the window reads the store again. A failed read leaves the
+        evaluations to read for themselves."""
+        chunk = [first, *islice((k for k in self._unread if k != first), READ_AHEAD - 1)]
+        wanted: dict[str, list[LookupKeys]] = {}
+        for key in chunk:
+            del self._unread[key]
+            shard = self._prefetched.get(key)
+            if shard is None:
+                continue
+            tenant = self._tenants.of(key[0])
+            activity = activity_of(shard, tenant)
+            keys = lookup_keys(activity, tenant) if activity is not None else _NO_KEYS
+            self._activities[key] = (shard, activity, keys)
+            wanted.setdefault(key[0], []).append(keys)
+        reads = self._reads
+        if reads is None:
+            return
+        reads.restart()
+        try:
+            for tenant_id, each in wanted.items():
+                await reads.get_many(tenant_id, {r for k in each for r in k.references})
+                emails = {e for k in each for e in k.emails}
+                contacts = await reads.find(tenant_id, "Contact", "email", emails)
+                domains = {d for k in each for d in k.domains}
+                accounts = {a.id for a in await reads.find(tenant_id, "Account", "domain", domains)}
+                theirs = {
+                    a
+                    for c in contacts
+                    if isinstance(a := c.structured_data.get("accountId"), str)
+                    and a not in accounts
+                }
+                await reads.get_many(tenant_id, theirs)
+                await reads.find(tenant_id, "Opportunity", "accountId", accounts | theirs)
+                internal = {e for k in each for e in k.internal_emails}
+                await reads.find(tenant_id, "User", "email", internal)
+        except StoreError:
+            logger.warning("reading the look-ups of %d activities ahead failed", len(chunk))
 
     @property
     def _crm(self) -> CrmReads | ShardStore:
@@ -249,13 +303,21 @@ class Linker:
     ) -> tuple[bool, Shard | None, _Thread | None]:
         """`link`; the activity as stored after it, and its thread when it read it
         (linking writes only the activity: `_followers` reuses both)."""
-        shard = self._prefetched.pop((tenant_id, shard_id), None)
+        key = (tenant_id, shard_id)
+        if key in self._unread:
+            await self._read_ahead(key)
+        shard = self._prefetched.pop(key, None)
         if shard is None:
             shard = await self._store.get(tenant_id, shard_id)
         if shard is None:
             return False, None, None
         tenant = self._tenants.of(tenant_id)
-        activity = activity_of(shard, tenant)
+        ahead = self._activities.pop(key, None)
+        if ahead is not None and ahead[0] is shard:
+            activity, keys = ahead[1], ahead[2]
+        else:
+            activity = activity_of(shard, tenant)
+            keys = lookup_keys(activity, tenant) if activity is not None else _NO_KEYS
         now = datetime.now(UTC)
         decision = Decision()
         looked_at: dict[str, str] = {}
@@ -264,7 +326,7 @@ class Linker:
             thread = await self._thread(shard)
             # the earlier messages with links: those without pass nothing on (below)
             earlier = thread.linked_before(activity_order(shard), shard.id)
-            context = await self._context(shard, activity, tenant_id, earlier)
+            context = await self._context(shard, keys, tenant_id, earlier)
             found = candidates(activity, context, tenant)
             decision = decide(activity, found, tenant, context.decided)
             looked_at = {
@@ -326,10 +388,8 @@ class Linker:
         return bool(new or removed), written.shard or shard, thread
 
     async def _context(
-        self, shard: Shard, activity: Activity, tenant_id: str, earlier: list[ShardView]
+        self, shard: Shard, keys: LookupKeys, tenant_id: str, earlier: list[ShardView]
     ) -> LinkContext:
-        tenant = self._tenants.of(tenant_id)
-        keys = lookup_keys(activity, tenant)
         crm = self._crm
         find = crm.find
         referenced = [
@@ -682,6 +742,8 @@ def _ordered(shards: Iterable[ShardView]) -> list[Ordered]:
 
 #: the thread of a message without a thread id
 _NO_THREAD = _Thread([], [], {}, [])
+#: the look-ups of a shard that is not an activity (nothing to link)
+_NO_KEYS = LookupKeys(frozenset(), frozenset(), frozenset(), frozenset())
 
 
 def _strings(*values: Any) -> list[str]:

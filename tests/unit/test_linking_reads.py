@@ -15,6 +15,7 @@ from agents.linking import _crm_changes
 from core.exceptions import ConcurrencyError
 from core.retries import retry_store
 from core.tenants import TenantConfig, TenantDirectory
+from linking import service
 from linking.reads import CrmReads
 from linking.service import Linker
 from processors.startup import ensure_shard_types
@@ -77,6 +78,10 @@ class Counting:
         values = sorted(values)
         self.asked[("find_views", shard_type, key, *values)] += 1
         return await self.store.find_views(tenant_id, shard_type, key, values, fields)
+
+    async def get_many(self, tenant_id: str, shard_ids: Any) -> Any:
+        self.asked[("get_many", *sorted(shard_ids))] += 1
+        return await self.store.get_many(tenant_id, shard_ids)
 
     async def shard_types_present(self, tenant_id: str, shard_types: Any) -> Any:
         self.asked[("shard_types_present", *sorted(shard_types))] += 1
@@ -323,5 +328,55 @@ async def test_an_email_reads_its_thread_of_emails_only(tmp_path: Path) -> None:
         stored = await store.get(T, reply.id)
         assert stored is not None
         assert {k.target_shard_type for k in stored.links} >= {"Contact", "Account"}
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+async def test_a_batchs_look_ups_are_read_ahead_together_and_link_as_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CRM look-ups of a batch's activities read ahead are read `READ_AHEAD` activities
+    at a time: one `find` per look-up for them all (no `get` of a contact's account), and
+    every activity gets the links it gets when linked on its own."""
+    monkeypatch.setattr(service, "READ_AHEAD", 4)
+    store = await seeded(tmp_path)
+    try:
+        other = shard_id(T, "test", "account", "a2")
+        await store.upsert_many([
+            draft("account", "Account", "a2", {"name": "Contoso", "domain": "contoso.com"}),
+            draft("contact", "Contact", "c9", {"fullName": "Bo", "email": "bo@gmail.com",
+                                                "accountId": other}),
+            draft("opportunity", "Opportunity", "o2", {
+                "name": "Fleet", "status": "open", "closeDate": "2027-02-01",
+                "accountId": other}),
+        ])  # fmt: skip
+        senders = ["priya@fabrikam.com", "bo@gmail.com", "li@fabrikam.com", "x@contoso.com",
+                   "bo@gmail.com", "noreply@fabrikam.com"]  # fmt: skip
+        batched = [email(n, sender) for n, sender in enumerate(senders)]
+        alone = [email(10 + n, sender) for n, sender in enumerate(senders)]
+        await store.upsert_many(batched + alone)
+        counting = Counting(store)
+        linker = Linker(counting, TENANTS, NullLinkWriter())  # type: ignore[arg-type]
+        with linker.batch(max_age=60):
+            await linker.prefetch([(T, m.id) for m in batched])
+            for m in batched:
+                await linker.link(T, m.id)
+        finds: Counter[str] = Counter()
+        for asked, n in counting.asked.items():
+            if asked[0] == "find":
+                finds[asked[1]] += n
+        # the second four have no domain to look up (free mail, an automated sender)
+        assert finds == {"Contact": 2, "Account": 1, "Opportunity": 2, "User": 2}
+        assert not [k for k in counting.asked if k[0] == "get"]
+        for m in alone:
+            await Linker(store, TENANTS, NullLinkWriter()).link(T, m.id)
+
+        async def links(mails: list[ShardDraft]) -> list[set[tuple[str, str, float]]]:
+            found = [await store.get(T, m.id) for m in mails]
+            return [{(k.target_shard_id, k.status, k.confidence) for k in s.links}
+                    for s in found if s is not None]  # fmt: skip
+
+        assert await links(batched) == await links(alone)
+        assert all((await links(batched))[:5])
     finally:
         await store.__aexit__(None, None, None)
