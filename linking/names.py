@@ -61,6 +61,13 @@ class Mention:
 
 def words(text: str) -> str:
     """Text as space-separated lower-case words, accents and punctuation gone."""
+    if text.isascii():  # nothing to decompose (most names and subjects): a pass less
+        return " ".join(_NON_WORD.sub(" ", text.lower()).split())
+    return _folded_words(text)
+
+
+def _folded_words(text: str) -> str:
+    """`words` of any text: decomposed, combining marks dropped."""
     folded = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(c for c in folded if not unicodedata.combining(c))
     return " ".join(_NON_WORD.sub(" ", plain).split())

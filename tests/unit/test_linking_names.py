@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import string
+
 import pytest
 
 from core.domains import domain_keys, is_subdomain_of, registrable_domain
-from linking.names import distinctive_phrase, find_mentions, words
+from linking.names import _folded_words, distinctive_phrase, find_mentions, words
 
 # --- domains ---------------------------------------------------------------------------------
 
@@ -99,3 +102,13 @@ def test_a_phrase_inside_a_longer_phrase_found_does_not_count() -> None:
     assert set(found) == {"long"}
     found = find_mentions(phrases, {"text": "route optimization, then route optimization phase 2"})
     assert set(found) == {"short", "long"}
+
+
+def test_ascii_words_are_those_of_the_general_path() -> None:
+    """`words` skips decomposing ASCII text: the same words as decomposing it."""
+    rng = random.Random(15)
+    texts = ["Fabrikam — Route", "ÉTÉ Deal", "Q3/Q4: Fleet-Renewal (EU)", "ﬁnal ǅ", "\tA\x0bb\n"]
+    texts += ["".join(rng.choice(string.printable) for _ in range(rng.randrange(30)))
+              for _ in range(5_000)]  # fmt: skip
+    for text in texts:
+        assert words(text) == _folded_words(text), text
