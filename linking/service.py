@@ -197,8 +197,11 @@ class Linker:
             if shard is None:
                 continue
             tenant = self._tenants.of(key[0])
-            activity = activity_of(shard, tenant)
-            keys = lookup_keys(activity, tenant) if activity is not None else _NO_KEYS
+            try:
+                activity = activity_of(shard, tenant)
+                keys = lookup_keys(activity, tenant) if activity is not None else _NO_KEYS
+            except Exception:  # noqa: BLE001, S112  # its own evaluation fails on it (and logs)
+                continue
             self._activities[key] = (shard, activity, keys)
             wanted.setdefault(key[0], []).append(keys)
         reads = self._reads

@@ -380,3 +380,33 @@ async def test_a_batchs_look_ups_are_read_ahead_together_and_link_as_one_at_a_ti
         assert all((await links(batched))[:5])
     finally:
         await store.__aexit__(None, None, None)
+
+
+async def test_an_activity_that_cannot_be_read_ahead_fails_only_its_own_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a batch's activities ahead reads each as an activity: one that breaks it
+    (hostile data) is its own evaluation's failure (its own dead letter), not that of the
+    evaluation that read it ahead."""
+    store = await seeded(tmp_path)
+    try:
+        mails = [email(n, "priya@fabrikam.com") for n in range(3)]
+        await store.upsert_many(mails)
+        bad = mails[1].id
+        read = service.activity_of
+
+        def breaks_on_the_bad_one(shard: Any, tenant: Any) -> Any:
+            if shard.id == bad:
+                raise ValueError("hostile")
+            return read(shard, tenant)
+
+        monkeypatch.setattr(service, "activity_of", breaks_on_the_bad_one)
+        linker = Linker(store, TENANTS, NullLinkWriter())
+        with linker.batch(max_age=60):
+            await linker.prefetch([(T, m.id) for m in mails])
+            assert await linker.link(T, mails[0].id)
+            with pytest.raises(ValueError, match="hostile"):
+                await linker.link(T, bad)
+            assert await linker.link(T, mails[2].id)
+    finally:
+        await store.__aexit__(None, None, None)
