@@ -200,7 +200,9 @@ def candidates(activity: Activity, context: LinkContext, tenant: TenantConfig) -
         for p in activity.participants
         if not tenant.is_internal(p.email) and not is_no_reply(p.email)
     }
-    if not external and not context.thread_links:
+    if not context.thread_links and not (external and (context.contacts or context.accounts)):
+        # nothing to weigh: every rule below starts from a contact, an account or a link
+        # of the thread (opportunities, users and ancestors only count through those)
         return named
     contacts = _contacts(external, _own(context.contacts, "Contact", activity))
     accounts = _accounts(activity, external, contacts, context, tenant)
