@@ -48,11 +48,8 @@ class CrmReads:
 
     def _fresh(self) -> None:
         """Forget what was read more than `max_age` ago (all of it: reads are cheap)."""
-        now = time.monotonic()
-        if now - self._since > self._max_age:
-            self._shards.clear()
-            self._found.clear()
-            self._since = now
+        if time.monotonic() - self._since > self._max_age:
+            self.restart()
 
     def restart(self) -> None:
         """Forget everything read and start a new `max_age` window now (before reading

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from core.exceptions import StoreError
 from core.kept import Kept
 from core.metrics import LINK_EVALUATIONS
-from core.tenants import TenantDirectory
+from core.tenants import TenantConfig, TenantDirectory
 from linking.activity import Activity, LookupKeys, activity_of, lookup_keys, occurred_at
 from linking.decisions import Decision, decide
 from linking.reads import CRM_TYPES, MAX_AGE, CrmReads
@@ -196,10 +196,8 @@ class Linker:
             shard = self._prefetched.get(key)
             if shard is None:
                 continue
-            tenant = self._tenants.of(key[0])
             try:
-                activity = activity_of(shard, tenant)
-                keys = lookup_keys(activity, tenant) if activity is not None else _NO_KEYS
+                activity, keys = _as_activity(shard, self._tenants.of(key[0]))
             except Exception:  # noqa: BLE001, S112  # its own evaluation fails on it (and logs)
                 continue
             self._activities[key] = (shard, activity, keys)
@@ -319,8 +317,7 @@ class Linker:
         if ahead is not None and ahead[0] is shard:
             activity, keys = ahead[1], ahead[2]
         else:
-            activity = activity_of(shard, tenant)
-            keys = lookup_keys(activity, tenant) if activity is not None else _NO_KEYS
+            activity, keys = _as_activity(shard, tenant)
         now = datetime.now(UTC)
         decision = Decision()
         looked_at: dict[str, str] = {}
@@ -747,6 +744,12 @@ def _ordered(shards: Iterable[ShardView]) -> list[Ordered]:
 _NO_THREAD = _Thread([], [], {}, [])
 #: the look-ups of a shard that is not an activity (nothing to link)
 _NO_KEYS = LookupKeys(frozenset(), frozenset(), frozenset(), frozenset())
+
+
+def _as_activity(shard: Shard, tenant: TenantConfig) -> tuple[Activity | None, LookupKeys]:
+    """The shard as an activity (None: nothing to link) and the look-ups it needs."""
+    activity = activity_of(shard, tenant)
+    return activity, lookup_keys(activity, tenant) if activity is not None else _NO_KEYS
 
 
 def _strings(*values: Any) -> list[str]:
